@@ -1,0 +1,235 @@
+/*
+ * pull_remote.c — the two remote calls of a pull: the listing (read with a
+ * size cap) and one tar stream of the wanted files (several `tar -c` in a
+ * row to stay under argument limits), both counted byte for byte.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/pull_int.h"
+
+#define LIST_MAX_BYTES (512LL << 20)
+#define TAR_ARGS_MAX (64 * 1024)	/* bytes of names per tar command */
+#define POLL_MS 200			/* how often a cancel is noticed */
+
+bool pull_retryable(int err)
+{
+	switch (-err) {
+	case EIO: case EPIPE: case ECONNRESET: case ECONNABORTED:
+	case ECONNREFUSED: case ETIMEDOUT: case ENOTCONN: case EHOSTUNREACH:
+	case ENETUNREACH: case ENETDOWN: case EAGAIN: case ESHUTDOWN:
+		return true;
+	}
+	return false;
+}
+
+struct errbuf {
+	char s[1024];
+	size_t n;
+};
+
+static void errbuf_add(struct errbuf *e, const char *p, size_t n)
+{
+	if (n > sizeof(e->s) - 1 - e->n)
+		n = sizeof(e->s) - 1 - e->n;
+	memcpy(e->s + e->n, p, n);
+	e->n += n;
+	e->s[e->n] = '\0';
+}
+
+static bool cancelled(struct pull_ctx *c)
+{
+	return c->cfg->cancel && *c->cfg->cancel;
+}
+
+/* Next stdout bytes; stderr goes to err. Polls the cancel flag. */
+static ssize_t proc_stdout(struct pull_ctx *c, struct transport_proc *p,
+			   struct errbuf *err, void *buf, size_t n)
+{
+	for (;;) {
+		int stream = 0;
+		ssize_t r = transport_proc_read(p, buf, n, &stream, POLL_MS);
+
+		if (r == -ETIMEDOUT) {
+			if (cancelled(c))
+				return -EINTR;
+			continue;
+		}
+		if (r <= 0)
+			return r;
+		if (stream == 1) {
+			c->stats->bytes_in += r;
+			return r;
+		}
+		errbuf_add(err, buf, (size_t)r);
+	}
+}
+
+static void report_failure(struct pull_ctx *c, const char *what, int status,
+			   const struct errbuf *err)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "%s failed (exit %d): ", what, status);
+	pull_report_add_path(&c->rep, line, err->n ? err->s : transport_error(c->t),
+			     "\n");
+}
+
+int pull_remote_list(struct pull_ctx *c, struct pull_list *out)
+{
+	struct transport_proc *p = NULL;
+	struct errbuf err = { .n = 0 };
+	char *script, *buf = NULL;
+	size_t len = 0, cap = 0;
+	int status = 0, r;
+
+	memset(out, 0, sizeof(*out));
+	script = pull_list_script(transport_root(c->t), c->cfg->portable_listing);
+	if (!script)
+		return -ENOMEM;
+	r = transport_spawn(c->t, script, &p);
+	free(script);
+	if (r < 0)
+		goto out;
+	transport_proc_close_stdin(p);
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 65536) {
+			char *nb;
+
+			cap = cap ? 2 * cap : 1 << 20;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		n = proc_stdout(c, p, &err, buf + len, cap - len);
+		if (n < 0) {
+			r = (int)n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if ((long long)len > LIST_MAX_BYTES) {
+			pull_report_add(&c->rep, "listing larger than %lld bytes: refused\n",
+					LIST_MAX_BYTES);
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	r = transport_proc_wait(p, &status);
+	if (r == 0 && status != 0) {
+		report_failure(c, "listing", status, &err);
+		r = -EIO;
+	}
+	if (r == 0)
+		r = pull_list_parse(buf, len, c->caps.max_files, out, &c->rep);
+out:
+	transport_proc_free(p);
+	free(buf);
+	return r;
+}
+
+/* cd ROOT, then `tar -cf - './a' './b'...` in chunks; the exit status of
+ * the last failing tar. Names get "./" so none can look like an option. */
+static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
+			  size_t n)
+{
+	char *root = sync_shell_quote(transport_root(c->t)), *s = NULL;
+	size_t len = 0, chunk = 0;
+	FILE *f;
+
+	if (!root)
+		return NULL;
+	f = open_memstream(&s, &len);
+	if (!f) {
+		free(root);
+		return NULL;
+	}
+	fprintf(f, "cd %s || exit 3\nrc=0\n", root);
+	for (size_t i = 0; i < n; i++) {
+		char *dot = NULL, *q;
+
+		if (asprintf(&dot, "./%s", want[i].path) < 0)
+			break;
+		q = sync_shell_quote(dot);
+		free(dot);
+		if (!q)
+			break;
+		if (chunk == 0)
+			fputs("tar -cf -", f);
+		fprintf(f, " %s", q);
+		chunk += strlen(q) + 1;
+		free(q);
+		if (chunk > TAR_ARGS_MAX || i + 1 == n) {
+			fputs(" || rc=$?\n", f);
+			chunk = 0;
+		}
+	}
+	fputs("exit $rc\n", f);
+	if (fclose(f) != 0) {
+		free(s);
+		s = NULL;
+	}
+	free(root);
+	return s;
+}
+
+struct fetch_rd {
+	struct pull_ctx *c;
+	struct transport_proc *p;
+	struct errbuf err;
+};
+
+static ssize_t fetch_read(void *arg, void *buf, size_t n)
+{
+	struct fetch_rd *f = arg;
+
+	return proc_stdout(f->c, f->p, &f->err, buf, n);
+}
+
+int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
+		      bool *changed_while_read)
+{
+	struct fetch_rd rd = { .c = c };
+	char *script = fetch_script(c, want, n), drain[4096];
+	int status = 0, r, w;
+
+	*changed_while_read = false;
+	if (!script)
+		return -ENOMEM;
+	r = transport_spawn(c->t, script, &rd.p);
+	free(script);
+	if (r < 0)
+		return r;
+	transport_proc_close_stdin(rd.p);
+	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep);
+	if (r < 0) {
+		transport_proc_kill(rd.p, 9);
+		transport_proc_wait(rd.p, &status);
+		transport_proc_free(rd.p);
+		/* A stream cut short by a dying remote is a transport failure. */
+		return r == -EPROTO && status != 0 ? -EIO : r;
+	}
+	while (fetch_read(&rd, drain, sizeof(drain)) > 0)
+		;	/* the rest of the last record */
+	w = transport_proc_wait(rd.p, &status);
+	transport_proc_free(rd.p);
+	if (w < 0)
+		return w;
+	if (status == 3)
+		return -ESTALE;
+	if (status != 0) {
+		if (strstr(rd.err.s, "changed as we read"))
+			*changed_while_read = true;
+		else
+			report_failure(c, "fetch (tar)", status, &rd.err);
+	}
+	return 0;
+}
