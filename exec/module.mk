@@ -1,0 +1,2 @@
+# Every .c here is part of libexec.a.
+exec_SRCS := $(wildcard exec/*.c)

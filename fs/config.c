@@ -1,0 +1,485 @@
+/*
+ * config.c — the ini configuration file and gitignore-style ignore rules.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/ctl_int.h"
+
+struct config_item {
+	char *section;		/* NULL = defaults, else sandbox name */
+	char *key;
+	char *value;
+};
+
+struct config {
+	struct config_item *items;
+	size_t n;
+};
+
+static const char *const known_keys[] = {
+	"retry", "conflict", "max-total-bytes", "max-files", "max-file-size",
+	"parallel", "accept-new-host-keys", "identity", "known-hosts",
+	"ignore", NULL,
+};
+
+static bool key_known(const char *k)
+{
+	int i;
+
+	for (i = 0; known_keys[i]; i++)
+		if (strcmp(known_keys[i], k) == 0)
+			return true;
+	return false;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_set(struct config *c, const char *sandbox, const char *key,
+	       const char *value)
+{
+	struct config_item *n, *it;
+
+	if ((n = realloc(c->items, (c->n + 1) * sizeof(*n))) == NULL)
+		return -ENOMEM;
+	c->items = n;
+	it = &c->items[c->n];
+	it->section = sandbox ? strdup(sandbox) : NULL;
+	it->key = strdup(key);
+	it->value = strdup(value);
+	if ((sandbox && !it->section) || !it->key || !it->value) {
+		free(it->section);
+		free(it->key);
+		free(it->value);
+		return -ENOMEM;
+	}
+	c->n++;
+	return 0;
+}
+
+static int bad(char *err, size_t len, const char *path, int line,
+	       const char *fmt, const char *arg)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), fmt, arg);
+	snprintf(err, len, "%s:%d: %s", path, line, what);
+	return -EINVAL;
+}
+
+/* "[defaults]" -> NULL section; "[sandbox NAME]" -> NAME. */
+static int parse_section(char *s, char **section)
+{
+	char *e = strchr(s, ']');
+
+	if (e == NULL || trim(e + 1)[0] != '\0')
+		return -EINVAL;
+	*e = '\0';
+	s = trim(s + 1);
+	free(*section);
+	*section = NULL;
+	if (strcmp(s, "defaults") == 0)
+		return 0;
+	if (strncmp(s, "sandbox", 7) != 0 || !isspace((unsigned char)s[7]))
+		return -EINVAL;
+	s = trim(s + 7);
+	if (*s == '\0' || (*section = strdup(s)) == NULL)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_file(FILE *f, const char *path, struct config *c,
+		      char *err, size_t errlen)
+{
+	char *line = NULL, *s, *eq, *section = NULL;
+	size_t cap = 0;
+	int lineno = 0, r = 0;
+
+	while (r == 0 && getline(&line, &cap, f) > 0) {
+		lineno++;
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			if (parse_section(s, &section) < 0)
+				r = bad(err, errlen, path, lineno, "bad section"
+				    " header '%s' (want [defaults] or [sandbox"
+				    " NAME])", s);
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			r = bad(err, errlen, path, lineno, "expected 'key = value',"
+			    " got '%s'", s);
+			continue;
+		}
+		*eq = '\0';
+		if (!key_known(trim(s))) {
+			r = bad(err, errlen, path, lineno, "unknown key '%s'", trim(s));
+			continue;
+		}
+		r = config_set(c, section, trim(s), trim(eq + 1));
+	}
+	free(line);
+	free(section);
+	return r;
+}
+
+int config_load(const char *path, struct config **out, char *err,
+		size_t errlen)
+{
+	struct config *c;
+	FILE *f;
+	int r = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if (path && (f = fopen(path, "re")) != NULL) {
+		r = parse_file(f, path, c, err, errlen);
+		fclose(f);
+	} else if (path && errno != ENOENT) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	if (r < 0) {
+		config_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++) {
+		free(c->items[i].section);
+		free(c->items[i].key);
+		free(c->items[i].value);
+	}
+	free(c->items);
+	free(c);
+}
+
+char *config_default_path(void)
+{
+	const char *x = getenv("XDG_CONFIG_HOME"), *h = getenv("HOME");
+	char *p = NULL;
+
+	if (x && *x)
+		return asprintf(&p, "%s/hermesfs/config", x) < 0 ? NULL : p;
+	return asprintf(&p, "%s/.config/hermesfs/config", h ? h : "/") < 0 ?
+	    NULL : p;
+}
+
+static bool section_is(const struct config_item *it, const char *sandbox)
+{
+	if (sandbox == NULL)
+		return it->section == NULL;
+	return it->section && strcmp(it->section, sandbox) == 0;
+}
+
+const char *config_get(const struct config *c, const char *sandbox,
+		       const char *key)
+{
+	const char *v = NULL;
+	size_t i;
+	int pass;
+
+	/* Sandbox section first, then defaults; the last assignment wins. */
+	for (pass = sandbox ? 0 : 1; pass < 2 && v == NULL; pass++)
+		for (i = 0; i < c->n; i++)
+			if (section_is(&c->items[i], pass == 0 ? sandbox : NULL) &&
+			    strcmp(c->items[i].key, key) == 0)
+				v = c->items[i].value;
+	return v;
+}
+
+int config_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': v <<= 10; end++; break;
+	case 'M': v <<= 20; end++; break;
+	case 'G': v <<= 30; end++; break;
+	case 'T': v <<= 40; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int config_parse_bool(const char *s, bool *out)
+{
+	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") ||
+	    !strcasecmp(s, "on"))
+		*out = true;
+	else if (!strcasecmp(s, "no") || !strcasecmp(s, "false") ||
+	    !strcmp(s, "0") || !strcasecmp(s, "off"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int config_parse_retry(const char *s, int *ms, int max, int *n)
+{
+	const char *p = s;
+	char *end;
+	double v;
+	int k = 0;
+
+	while (*p) {
+		v = strtod(p, &end);
+		if (end == p || v < 0 || v > 3600 || k == max)
+			return -EINVAL;
+		ms[k++] = (int)(v * 1000);
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+			return -EINVAL;
+	}
+	*n = k;
+	return 0;
+}
+
+/* ---- ignore rules ----------------------------------------------------- */
+
+struct ignore_rule {
+	char *pat;
+	bool negate, dir_only, anchored;
+};
+
+struct ignore {
+	struct ignore_rule *rules;
+	size_t n;
+};
+
+static bool glob_match(const char *p, const char *s);
+
+/* "**": any run of characters, '/' included. */
+static bool match_double_star(const char *p, const char *s)
+{
+	const char *t;
+
+	if (*p == '/') {	/* "**" "/": zero or more whole directories */
+		for (t = s;; t++) {
+			if ((t == s || t[-1] == '/') && glob_match(p + 1, t))
+				return true;
+			if (*t == '\0')
+				return false;
+		}
+	}
+	for (t = s;; t++) {
+		if (glob_match(p, t))
+			return true;
+		if (*t == '\0')
+			return false;
+	}
+}
+
+/* A bracket expression matches one character; fnmatch does the class. */
+static bool match_class(const char **pp, char c)
+{
+	const char *p = *pp, *e = p + 1;
+	char cls[128], str[2] = { c, '\0' };
+
+	if (*e == '!' || *e == '^')
+		e++;
+	if (*e == ']')
+		e++;
+	while (*e && *e != ']')
+		e++;
+	if (*e != ']' || (size_t)(e - p + 2) > sizeof(cls))
+		return c == '[';	/* no closing bracket: literal '[' */
+	memcpy(cls, p, (size_t)(e - p + 1));
+	cls[e - p + 1] = '\0';
+	*pp = e + 1;
+	return c != '/' && fnmatch(cls, str, 0) == 0;
+}
+
+static bool glob_match(const char *p, const char *s)
+{
+	const char *t;
+
+	while (*p) {
+		if (p[0] == '*' && p[1] == '*')
+			return match_double_star(p + 2, s);
+		if (*p == '*') {
+			for (t = s;; t++) {
+				if (glob_match(p + 1, t))
+					return true;
+				if (*t == '\0' || *t == '/')
+					return false;
+			}
+		}
+		if (*s == '\0')
+			return false;
+		if (*p == '[') {
+			const char *q = p;
+
+			if (!match_class(&q, *s))
+				return false;
+			if (q == p)	/* literal '[' */
+				q++;
+			p = q;
+			s++;
+			continue;
+		}
+		if (*p == '\\' && p[1])
+			p++;
+		if (*p != '?' && *p != *s)
+			return false;
+		if (*p == '?' && *s == '/')
+			return false;
+		p++;
+		s++;
+	}
+	return *s == '\0';
+}
+
+int ignore_add(struct ignore *ig, const char *pattern)
+{
+	struct ignore_rule r = { 0 }, *n;
+	char *p;
+	size_t len;
+
+	if ((p = strdup(pattern)) == NULL)
+		return -ENOMEM;
+	r.pat = p;
+	if (*p == '!') {
+		r.negate = true;
+		memmove(p, p + 1, strlen(p));
+	}
+	len = strlen(p);
+	while (len > 0 && p[len - 1] == '/') {
+		r.dir_only = true;
+		p[--len] = '\0';
+	}
+	r.anchored = strchr(p, '/') != NULL;
+	if (*p == '/')
+		memmove(p, p + 1, len);
+	if (*p == '\0') {
+		free(p);
+		return -EINVAL;
+	}
+	if ((n = realloc(ig->rules, (ig->n + 1) * sizeof(*n))) == NULL) {
+		free(p);
+		return -ENOMEM;
+	}
+	ig->rules = n;
+	ig->rules[ig->n++] = r;
+	return 0;
+}
+
+static int add_section(struct ignore *ig, const struct config *c,
+		       const char *sandbox)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < c->n; i++)
+		if (section_is(&c->items[i], sandbox) &&
+		    strcmp(c->items[i].key, "ignore") == 0 &&
+		    (r = ignore_add(ig, c->items[i].value)) < 0)
+			return r;
+	return 0;
+}
+
+int ignore_from_config(const struct config *c, const char *sandbox,
+		       struct ignore **out)
+{
+	struct ignore *ig;
+	int r;
+
+	if ((ig = calloc(1, sizeof(*ig))) == NULL)
+		return -ENOMEM;
+	if (c && ((r = add_section(ig, c, NULL)) < 0 ||
+	    (sandbox && (r = add_section(ig, c, sandbox)) < 0))) {
+		ignore_free(ig);
+		return r;
+	}
+	*out = ig;
+	return 0;
+}
+
+void ignore_free(struct ignore *ig)
+{
+	size_t i;
+
+	if (ig == NULL)
+		return;
+	for (i = 0; i < ig->n; i++)
+		free(ig->rules[i].pat);
+	free(ig->rules);
+	free(ig);
+}
+
+/* Verdict of the rules for one path (the last matching rule wins). */
+static bool rules_say_ignored(const struct ignore *ig, const char *path,
+			      bool is_dir)
+{
+	const char *base = strrchr(path, '/');
+	bool ignored = false;
+	size_t i;
+
+	base = base ? base + 1 : path;
+	for (i = 0; i < ig->n; i++) {
+		const struct ignore_rule *r = &ig->rules[i];
+
+		if (r->dir_only && !is_dir)
+			continue;
+		if (glob_match(r->pat, r->anchored ? path : base))
+			ignored = !r->negate;
+	}
+	return ignored;
+}
+
+bool ignore_match(const struct ignore *ig, const char *relpath, bool is_dir)
+{
+	char buf[4096];
+	size_t i, len = strlen(relpath);
+
+	if (ig == NULL || ig->n == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, relpath, len + 1);
+	/* A file below an ignored directory is ignored, as in git. */
+	for (i = 0; i < len; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (rules_say_ignored(ig, buf, true))
+			return true;
+		buf[i] = '/';
+	}
+	return rules_say_ignored(ig, buf, is_dir);
+}
