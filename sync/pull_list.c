@@ -296,7 +296,8 @@ static void list_finish(struct pull_list *l, struct pull_report *rep)
 {
 	size_t i, o = 0;
 
-	qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
+	if (l->n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
 	for (i = 1; i < l->n; i++) {
 		if (strcmp(l->v[i].path, l->v[i - 1].path) == 0)
 			l->v[i].type = -1;	/* duplicate: keep the first */
@@ -318,7 +319,8 @@ static void list_finish(struct pull_list *l, struct pull_report *rep)
 			l->v[o++] = l->v[i];
 	}
 	l->n = o;
-	qsort(l->refused, l->nrefused, sizeof(*l->refused), str_cmp);
+	if (l->nrefused > 1)
+		qsort(l->refused, l->nrefused, sizeof(*l->refused), str_cmp);
 }
 
 bool pull_list_is_refused(const struct pull_list *l, const char *p)
