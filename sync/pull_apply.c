@@ -476,6 +476,9 @@ int pull_apply_item(struct pull_ctx *c, struct pull_item *it)
 			fail(c, it->path, pull_action_name(it->action), r);
 			return r;
 		}
+		if (it->entry && (it->entry->mode & 06000) && it->action != PULL_DELETE)
+			pull_report_add_path(&c->rep, "stripped setuid/setgid bits of ",
+					     it->path, "\n");
 		invalidate(c, it->path);
 	}
 	it->ok = true;

@@ -155,10 +155,12 @@ typedef ssize_t (*pull_read_fn)(void *arg, void *buf, size_t n);
  * duplicates, hard links, symlinks, devices, fifos, sockets. Caps are
  * enforced on header sizes and again on the bytes actually read:
  * exceeding one is -EFBIG (fatal). A malformed archive is -EPROTO.
+ * Refused entries are added to *refused (may be NULL).
  */
 int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 		  struct pull_fetch *want, size_t nwant,
-		  const struct pull_caps *caps, struct pull_report *rep);
+		  const struct pull_caps *caps, struct pull_report *rep,
+		  int64_t *refused);
 int pull_fetch_cmp(const void *a, const void *b);
 
 /* ---- host side (pull_host.c) ---------------------------------------------- */

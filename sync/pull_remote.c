@@ -152,7 +152,11 @@ static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
 		free(root);
 		return NULL;
 	}
-	fprintf(f, "cd %s || exit 3\nrc=0\n", root);
+	/* GNU tar sends a second hard link as a link entry, which the reader
+	 * refuses: have it send the content again where it can. */
+	fprintf(f, "cd %s || exit 3\nrc=0 h=\n"
+		"tar --hard-dereference -cf - -T /dev/null >/dev/null 2>&1 && "
+		"h=--hard-dereference\n", root);
 	for (size_t i = 0; i < n; i++) {
 		char *dot = NULL, *q;
 
@@ -163,7 +167,7 @@ static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
 		if (!q)
 			break;
 		if (chunk == 0)
-			fputs("tar -cf -", f);
+			fputs("tar $h -cf -", f);
 		fprintf(f, " %s", q);
 		chunk += strlen(q) + 1;
 		free(q);
@@ -209,7 +213,8 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 	if (r < 0)
 		return r;
 	transport_proc_close_stdin(rd.p);
-	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep);
+	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep,
+			  &c->stats->refused);
 	if (r < 0) {
 		transport_proc_kill(rd.p, 9);
 		transport_proc_wait(rd.p, &status);

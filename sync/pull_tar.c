@@ -85,6 +85,7 @@ struct tar_ctx {
 	int64_t total, files;
 	const struct pull_caps *caps;
 	struct pull_report *rep;
+	int64_t refused;
 };
 
 static ssize_t tar_read_cb(struct archive *a, void *arg, const void **out)
@@ -176,6 +177,7 @@ static int tar_check_entry(struct tar_ctx *c, struct archive_entry *ae,
 	if (r < 0) {
 		pull_report_add_path(c->rep, "refused tar entry ", raw, "");
 		pull_report_add(c->rep, ": %s\n", why);
+		c->refused++;
 		return 0;
 	}
 	key.path = path;
@@ -192,6 +194,7 @@ static int tar_check_entry(struct tar_ctx *c, struct archive_entry *ae,
 	if (why) {
 		pull_report_add_path(c->rep, "refused tar entry ", path, "");
 		pull_report_add(c->rep, ": %s\n", why);
+		c->refused++;
 		free(path);
 		return 0;
 	}
@@ -245,7 +248,8 @@ static int tar_loop(struct tar_ctx *c, struct pull_fetch *want, size_t nwant)
 
 int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 		  struct pull_fetch *want, size_t nwant,
-		  const struct pull_caps *caps, struct pull_report *rep)
+		  const struct pull_caps *caps, struct pull_report *rep,
+		  int64_t *refused)
 {
 	struct tar_ctx *c = calloc(1, sizeof(*c));
 	int r;
@@ -278,6 +282,8 @@ int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 		goto out;
 	}
 	r = tar_loop(c, want, nwant);
+	if (refused)
+		*refused += c->refused;
 out:
 	archive_read_free(c->a);
 	free(c);

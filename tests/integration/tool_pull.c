@@ -7,10 +7,21 @@
  *   tool_pull pull DB NAME URL HOSTROOT [--policy P] [--portable]
  *       [--max-total N] [--max-files N] [--max-file N] [--retries N]
  *       [--backoff MS]     SIGINT/SIGTERM set the cancel flag
+ *       [--slow-apply MS] [--ready-file F]   after each host change: sleep
+ *       MS; the first one creates F (so a test can signal mid-apply)
  *   tool_pull journal DB   one line per entry: seq op origin path [path2]
  *   tool_pull ledger DB NAME
  *   tool_pull conflicts DB
+ *   tool_pull mktar OUT SPEC...   write a crafted tar (libarchive) to OUT:
+ *       f:PATH:CONTENT[:OCTAL_MODE]  regular file
+ *       F:PATH:SIZE:N    header claims SIZE; N bytes of 'x' (libarchive
+ *                        pads or cuts them to SIZE)
+ *       l:PATH:TARGET  symlink      h:PATH:TARGET  hard link
+ *       c:PATH  b:PATH  char/block device      p:PATH  fifo
+ *       d:PATH  directory
  */
+#include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -19,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -127,9 +139,19 @@ static int cmd_seed(int argc, char **argv)
 	return 0;
 }
 
+static int g_slow_ms;
+static const char *g_ready_file;
+
 static void on_invalidate(const char *rel, void *arg)
 {
-	(*(int *)arg)++;
+	if ((*(int *)arg)++ == 0 && g_ready_file) {
+		int fd = open(g_ready_file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	if (g_slow_ms)
+		usleep((useconds_t)g_slow_ms * 1000);
 }
 
 static int cmd_pull(int argc, char **argv)
@@ -157,6 +179,10 @@ static int cmd_pull(int argc, char **argv)
 			cfg.retries = atoi(v);
 		else if (!strcmp(a, "--backoff") && ++i)
 			cfg.backoff_ms = atoi(v);
+		else if (!strcmp(a, "--slow-apply") && ++i)
+			g_slow_ms = atoi(v);
+		else if (!strcmp(a, "--ready-file") && ++i)
+			g_ready_file = v;
 	}
 	cfg.invalidate = on_invalidate;
 	cfg.invalidate_arg = &inval;
@@ -205,11 +231,102 @@ static int print_row(const struct store_ledger_row *row, void *arg)
 	return 0;
 }
 
+/* One crafted entry: "t:path[:a[:b]]" (see the usage comment). */
+static int mktar_entry(struct archive *a, char *spec)
+{
+	char *type = strtok(spec, ":"), *path = strtok(NULL, ":");
+	char *a1 = strtok(NULL, ":"), *a2 = strtok(NULL, ":");
+	struct archive_entry *ae = archive_entry_new();
+	int64_t claim = 0, send = 0;
+	int r;
+
+	if (!type || !path)
+		return -EINVAL;
+	archive_entry_set_pathname(ae, path);
+	archive_entry_set_mtime(ae, 1700000000, 0);
+	archive_entry_set_perm(ae, 0644);
+	switch (type[0]) {
+	case 'f':
+		send = a1 ? (int64_t)strlen(a1) : 0;
+		claim = send;
+		archive_entry_set_filetype(ae, AE_IFREG);
+		if (a2)
+			archive_entry_set_perm(ae, (mode_t)strtol(a2, NULL, 8));
+		break;
+	case 'F':
+		claim = a1 ? atoll(a1) : 0;
+		send = a2 ? atoll(a2) : 0;
+		archive_entry_set_filetype(ae, AE_IFREG);
+		break;
+	case 'l':
+		archive_entry_set_filetype(ae, AE_IFLNK);
+		archive_entry_set_symlink(ae, a1 ? a1 : "");
+		break;
+	case 'h':
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_hardlink(ae, a1 ? a1 : "");
+		break;
+	case 'c':
+	case 'b':
+		archive_entry_set_filetype(ae, type[0] == 'c' ? AE_IFCHR : AE_IFBLK);
+		archive_entry_set_rdev(ae, makedev(1, 3));
+		break;
+	case 'p':
+		archive_entry_set_filetype(ae, AE_IFIFO);
+		break;
+	case 'd':
+		archive_entry_set_filetype(ae, AE_IFDIR);
+		archive_entry_set_perm(ae, 0755);
+		break;
+	default:
+		archive_entry_free(ae);
+		return -EINVAL;
+	}
+	archive_entry_set_size(ae, claim);
+	r = archive_write_header(a, ae) == ARCHIVE_OK ? 0 : -EIO;
+	if (r == 0 && type[0] == 'f' && send)
+		r = archive_write_data(a, a1, (size_t)send) == send ? 0 : -EIO;
+	for (char buf[4096]; r == 0 && type[0] == 'F' && send > 0;) {
+		size_t n = send < (int64_t)sizeof(buf) ? (size_t)send : sizeof(buf);
+
+		memset(buf, 'x', n);
+		if (archive_write_data(a, buf, n) < 0)
+			r = -EIO;
+		send -= (int64_t)n;
+	}
+	archive_entry_free(ae);
+	return r;
+}
+
+static int cmd_mktar(int argc, char **argv)
+{
+	struct archive *a = archive_write_new();
+	int r = 0;
+
+	archive_write_set_format_pax_restricted(a);
+	if (archive_write_open_filename(a, argv[2]) != ARCHIVE_OK) {
+		fprintf(stderr, "tool_pull: mktar: %s\n", archive_error_string(a));
+		archive_write_free(a);
+		return 2;
+	}
+	for (int i = 3; r == 0 && i < argc; i++) {
+		r = mktar_entry(a, argv[i]);
+		if (r < 0)
+			fprintf(stderr, "tool_pull: mktar %s: %s\n", argv[i],
+				archive_error_string(a) ? archive_error_string(a) : "bad spec");
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	return r == 0 ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
 	int r, rc = 2;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 3 && !strcmp(argv[1], "mktar"))
+		return cmd_mktar(argc, argv);
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the source\n");
 		return 2;

@@ -476,7 +476,11 @@ static void test_tar_hostile(void **state)
 	sfd = pull_stage_open(dfd);
 	assert_true(sfd >= 0);
 	mktar(&m, ents, sizeof(ents) / sizeof(*ents));
-	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, 7, &caps, &rep), 0);
+	int64_t refused = 0;
+
+	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, 7, &caps, &rep,
+				       &refused), 0);
+	assert_int_equal(refused, 9);
 	assert_true(want[0].got);
 	read_stage(sfd, &want[0], out);
 	assert_string_equal(out, "second!");
@@ -519,8 +523,8 @@ static void check_cap(const struct tent *ents, size_t n, struct pull_fetch *want
 	int dfd = open(d, O_RDONLY | O_DIRECTORY), sfd = pull_stage_open(dfd);
 
 	mktar(&m, ents, n);
-	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, nwant, &caps, &rep),
-			 -EFBIG);
+	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, nwant, &caps, &rep,
+				       NULL), -EFBIG);
 	assert_non_null(strstr(rep.buf, what));
 	pull_report_release(&rep);
 	close(sfd);
@@ -562,13 +566,13 @@ static void test_tar_garbage(void **state)
 	m.used = 4096;
 	m.pos = 0;
 	m.chunk = 512;
-	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, 1, &caps, &rep), -EPROTO);
+	assert_int_equal(pull_tar_read(mem_read, &m, sfd, want, 1, &caps, &rep, NULL), -EPROTO);
 	/* truncated archive: header claims more than is sent */
 	static const struct tent one[] = { { "a", AE_IFREG, "0123456789", NULL, 0 } };
 	mktar(&m, one, 1);
 	m.used = 600;
 	want[0].got = false;
-	assert_true(pull_tar_read(mem_read, &m, sfd, want, 1, &caps, &rep) < 0);
+	assert_true(pull_tar_read(mem_read, &m, sfd, want, 1, &caps, &rep, NULL) < 0);
 	pull_report_release(&rep);
 	close(sfd);
 	close(dfd);
