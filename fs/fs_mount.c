@@ -1,0 +1,212 @@
+/*
+ * fs_mount.c — lifecycle of the mount: open the backing directory, mount,
+ * serve on a thread pool, stop, unmount; and the default state directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "fs/fs_int.h"
+
+/* Option values are comma-separated: escape ',' and '\' for fuse_opt. */
+static char *opt_escape(const char *s)
+{
+	char *out = malloc(strlen(s) * 2 + 1), *w = out;
+
+	if (!out)
+		return NULL;
+	for (; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			*w++ = '\\';
+		*w++ = *s;
+	}
+	*w = '\0';
+	return out;
+}
+
+static int build_args(const struct fs_config *cfg, bool as_root,
+		      struct fuse_args *args)
+{
+	char *name = opt_escape(cfg->fsname ? cfg->fsname : "hermesfs");
+	char *opts = NULL;
+	int r = -ENOMEM;
+
+	if (!name)
+		return -ENOMEM;
+	if (asprintf(&opts, "fsname=%s,subtype=hermesfs,default_permissions%s",
+		     name, as_root ? ",allow_other" : "") < 0)
+		opts = NULL;
+	if (!opts || fuse_opt_add_arg(args, "hermesfs") ||
+	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts) ||
+	    (cfg->debug && fuse_opt_add_arg(args, "-d")))
+		goto out;
+	r = 0;
+out:
+	free(name);
+	free(opts);
+	return r;
+}
+
+int fs_new(const struct fs_config *cfg, struct fs **out)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fs *fs = calloc(1, sizeof(*fs));
+	int r = -ENOMEM;
+
+	if (!fs)
+		return -ENOMEM;
+	fs->root_fd = -1;
+	fs->store = cfg->store;
+	fs->as_root = geteuid() == 0;
+	if (!(fs->mountpoint = strdup(cfg->mountpoint)))
+		goto out;
+	fs->root_fd = open(cfg->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((r = build_args(cfg, fs->as_root, &args)) < 0)
+		goto out;
+	umask(0);	/* the kernel already applied the caller's umask */
+	fs->fuse = fuse_new(&args, &fs_operations, sizeof(fs_operations), fs);
+	if (!fs->fuse) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (fuse_mount(fs->fuse, fs->mountpoint) != 0) {
+		r = -EIO;
+		goto out;
+	}
+	fs->mounted = true;
+	*out = fs;
+	fs = NULL;	/* transferred */
+	r = 0;
+out:
+	fuse_opt_free_args(&args);
+	fs_free(fs);
+	return r;
+}
+
+static void wake(int sig)
+{
+	(void)sig;	/* only there to interrupt blocking calls */
+}
+
+int fs_run(struct fs *fs)
+{
+	struct fuse_loop_config lc = { .clone_fd = 1, .max_idle_threads = 16 };
+	struct fuse_session *se = fuse_get_session(fs->fuse);
+	struct sigaction sa = { .sa_handler = wake }, old;
+	bool own_hup;
+	int r;
+
+	if (fs->stop)
+		goto done;
+	fs->run_thread = pthread_self();
+	/* SIGINT/SIGTERM/SIGHUP end the session (only where still default). */
+	if (fuse_set_signal_handlers(se) != 0)
+		return -EIO;
+	sigaction(SIGHUP, NULL, &old);
+	own_hup = old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN;
+	if (own_hup)
+		sigaction(SIGHUP, &sa, NULL);
+	__atomic_store_n(&fs->running, 1, __ATOMIC_SEQ_CST);
+	if (fs->stop)
+		fuse_session_exit(se);
+	r = fuse_loop_mt(fs->fuse, &lc);
+	__atomic_store_n(&fs->running, 0, __ATOMIC_SEQ_CST);
+	fuse_remove_signal_handlers(se);
+	if (own_hup)
+		sigaction(SIGHUP, &old, NULL);
+	/* A signal or fs_stop() is a normal end too. */
+	if (r > 0 || fuse_session_exited(se))
+		r = 0;
+	if (r < 0 && r != -ENODEV)
+		return r;
+done:
+	if (fs->mounted) {
+		fuse_unmount(fs->fuse);
+		fs->mounted = false;
+	}
+	return 0;
+}
+
+void fs_stop(struct fs *fs)
+{
+	if (!fs)
+		return;
+	fs->stop = 1;
+	if (fs->fuse)
+		fuse_exit(fs->fuse);
+	/* Interrupt the thread waiting inside fuse_loop_mt(). */
+	if (__atomic_load_n(&fs->running, __ATOMIC_SEQ_CST))
+		pthread_kill(fs->run_thread, SIGHUP);
+}
+
+int fs_root_fd(const struct fs *fs)
+{
+	return fs->root_fd;
+}
+
+void fs_invalidate(struct fs *fs, const char *relpath)
+{
+	char path[PATH_MAX + 1], *slash;
+
+	if (!fs || !fs->fuse || strlen(relpath) >= PATH_MAX)
+		return;
+	snprintf(path, sizeof(path), "/%s", relpath);
+	(void)fuse_invalidate_path(fs->fuse, path);
+	slash = strrchr(path, '/');
+	if (slash == path)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (strcmp(path, "/") || relpath[0])
+		(void)fuse_invalidate_path(fs->fuse, path);
+}
+
+void fs_free(struct fs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->fuse) {
+		if (fs->mounted)
+			fuse_unmount(fs->fuse);
+		fuse_destroy(fs->fuse);
+	}
+	if (fs->root_fd >= 0)
+		close(fs->root_fd);
+	free(fs->mountpoint);
+	free(fs);
+}
+
+char *fs_state_dir_default(const char *mountpoint)
+{
+	char abs[PATH_MAX], *out = NULL;
+	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	if (!realpath(mountpoint, abs))
+		return NULL;
+	if (base && base[0] == '/') {
+		if (asprintf(&out, "%s/hermesfs/%016llx", base,
+			     (unsigned long long)XXH3_64bits(abs, strlen(abs))) < 0)
+			out = NULL;
+	} else if (home && home[0] == '/') {
+		if (asprintf(&out, "%s/.local/state/hermesfs/%016llx", home,
+			     (unsigned long long)XXH3_64bits(abs, strlen(abs))) < 0)
+			out = NULL;
+	} else {
+		errno = ENOENT;
+	}
+	return out;
+}

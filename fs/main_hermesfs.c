@@ -1,0 +1,278 @@
+/*
+ * hermesfs — mount BACKING (at MOUNTPOINT, default BACKING itself) as a
+ * journaled passthrough overlay and serve it until unmounted.
+ *
+ *   hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [-o debug] BACKING [MOUNTPOINT]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/ctl_int.h"
+#include "fs/fs.h"
+#include "store/store.h"
+#include "sync/sync.h"
+
+struct opts {
+	bool foreground, debug, no_journal;
+	const char *state;
+	char **sandboxes;
+	int nsandboxes;
+	char backing[PATH_MAX], mountpoint[PATH_MAX], state_dir[PATH_MAX];
+};
+
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hermesfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [-o debug] BACKING [MOUNTPOINT]\n"
+	      "  -f                 stay in the foreground\n"
+	      "  --state DIR        state directory (store, control socket); default\n"
+	      "                     ${XDG_STATE_HOME:-~/.local/state}/hermesfs/<id>\n"
+	      "  --sandbox NAME=URL add a sandbox (local:/path, ssh://user@host[:port]/root, cmd:PREFIX)\n"
+	      "  -o debug           print every FUSE request\n"
+	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
+}
+
+static void parse_o(struct opts *o, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "debug") == 0)
+			o->debug = true;
+		else
+			die(CTL_EXIT_USAGE, "unknown mount option '%s' (supported: debug)", tok);
+	}
+	free(copy);
+}
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "sandbox", required_argument, NULL, 'B' },
+		{ "no-journal", no_argument, NULL, 'J' },	/* hidden: benchmarks */
+		{ 0 }
+	};
+	const char *why = NULL;
+	char *eq;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "hfo:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); exit(0);
+		case 'f': o->foreground = true; break;
+		case 'o': parse_o(o, optarg); break;
+		case 'S': o->state = optarg; break;
+		case 'J': o->no_journal = true; break;
+		case 'B':
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				die(CTL_EXIT_USAGE, "--sandbox wants NAME=URL, got '%s'", optarg);
+			if (transport_url_check(eq + 1, &why) < 0)
+				die(CTL_EXIT_USAGE, "bad URL for sandbox '%.*s': %s",
+				    (int)(eq - optarg), optarg, why ? why : "invalid");
+			o->sandboxes = realloc(o->sandboxes, (o->nsandboxes + 1) * sizeof(char *));
+			o->sandboxes[o->nsandboxes++] = optarg;
+			break;
+		default: usage(stderr); exit(CTL_EXIT_USAGE);
+		}
+	}
+	if (optind >= argc || argc - optind > 2) {
+		usage(stderr);
+		exit(CTL_EXIT_USAGE);
+	}
+	if (!realpath(argv[optind], o->backing))
+		die(1, "backing directory %s: %s", argv[optind], strerror(errno));
+	const char *mp = argc - optind == 2 ? argv[optind + 1] : argv[optind];
+
+	if (!realpath(mp, o->mountpoint))
+		die(1, "mountpoint %s: %s", mp, strerror(errno));
+}
+
+/* mkdir -p with mode 0700 for every directory created. */
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			if (!(*p = c))
+				break;
+		}
+	}
+	return 0;
+}
+
+static bool inside(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	return strcmp(dir, "/") == 0 ||
+	       (strncmp(dir, path, n) == 0 && (path[n] == '\0' || path[n] == '/'));
+}
+
+static void setup_state_dir(struct opts *o)
+{
+	char *def = NULL;
+	const char *want = o->state;
+	int r;
+
+	if (!want && !(want = def = fs_state_dir_default(o->mountpoint)))
+		die(1, "cannot find a state directory (set HOME or use --state DIR)");
+	if ((r = mkdirs(want)) < 0 || !realpath(want, o->state_dir))
+		die(1, "state directory %s: %s", want, strerror(r < 0 ? -r : errno));
+	free(def);
+	if (inside(o->mountpoint, o->state_dir) || inside(o->backing, o->state_dir))
+		die(CTL_EXIT_USAGE, "state directory %s must be outside the mounted tree",
+		    o->state_dir);
+}
+
+/*
+ * Detach before anything starts threads (SQLite, FUSE): the parent waits
+ * for a byte from the child once it serves (exit 0) or for EOF if the child
+ * failed (it has printed why), so errors still reach the terminal.
+ */
+static int detach(void)
+{
+	int p[2];
+	char ok;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+		die(1, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(p[1]);
+		exit(read(p[0], &ok, 1) == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void detach_done(int fd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (fd < 0)
+		return;
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	(void)!write(fd, "1", 1);
+	close(fd);
+}
+
+static void open_store(struct opts *o, struct store **st)
+{
+	char path[PATH_MAX + 16];
+	struct store_sandbox sb;
+	int r, i;
+
+	snprintf(path, sizeof(path), "%s/store.db", o->state_dir);
+	if ((r = store_open(path, st)) < 0)
+		die(1, "store %s: %s", path, strerror(-r));
+	for (i = 0; i < o->nsandboxes; i++) {
+		char *name = strdup(o->sandboxes[i]), *url = strchr(name, '=');
+
+		*url++ = '\0';
+		if (store_sandbox_get(*st, name, &sb) == 0)
+			store_sandbox_release(&sb);
+		else if ((r = store_sandbox_add(*st, name, url, NULL)) < 0)
+			die(1, "adding sandbox %s: %s", name, strerror(-r));
+		free(name);
+	}
+}
+
+/* Journal what changed while nobody was watching (crash, offline edits). */
+static int catch_up(struct store *st, struct fs *fs)
+{
+	bool clean = true;
+	int64_t snap = 0, changes = 0;
+	int r;
+
+	if ((r = store_clean_get(st, &clean)) < 0 ||
+	    (r = store_snapshot_count(st, &snap)) < 0)
+		return r;
+	if ((!clean || snap > 0) && (r = fs_rescan(st, fs_root_fd(fs), &changes)) < 0)
+		return r;
+	if (!clean)
+		fprintf(stderr, "hermesfs: previous run did not unmount cleanly; "
+			"rescan journaled %lld changes\n", (long long)changes);
+	return store_clean_set(st, false);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct store *st = NULL;
+	struct fs *fs = NULL;
+	char fsname[PATH_MAX + 16];
+	int r, notify = -1;
+
+	parse_args(argc, argv, &o);
+	setup_state_dir(&o);
+	if (chdir("/") < 0)
+		die(1, "chdir /: %s", strerror(errno));
+	if (!o.foreground)
+		notify = detach();
+	if (!o.no_journal)
+		open_store(&o, &st);
+
+	snprintf(fsname, sizeof(fsname), "%s%s", CTL_FSNAME_PREFIX, o.state_dir);
+	struct fs_config cfg = { .backing = o.backing, .mountpoint = o.mountpoint,
+				 .fsname = fsname, .store = st, .debug = o.debug };
+	if ((r = fs_new(&cfg, &fs)) < 0)
+		die(1, "cannot mount %s: %s", o.mountpoint, strerror(-r));
+	if (st && (r = catch_up(st, fs)) < 0) {
+		fs_free(fs);
+		die(1, "rescanning the backing tree: %s", strerror(-r));
+	}
+
+	/* ---- services (control socket, sync) start here ---- */
+
+	detach_done(notify);
+	r = fs_run(fs);
+
+	/* ---- services stop here (the mount is gone, the store still open) ---- */
+
+	if (st) {
+		if (fs_snapshot_save(st, fs_root_fd(fs)) == 0 && r == 0)
+			store_clean_set(st, true);
+	}
+	fs_free(fs);
+	store_close(st);
+	free(o.sandboxes);
+	return r < 0 ? 1 : 0;
+}
