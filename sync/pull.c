@@ -252,7 +252,8 @@ static int gather(struct pull_ctx *c, struct pull_run *r)
 	rc = store_ledger_foreach(c->st, c->sb, NULL, ledger_collect, &r->ledger);
 	if (rc < 0)
 		return rc;
-	qsort(r->ledger.v, r->ledger.n, sizeof(*r->ledger.v), row_cmp);
+	if (r->ledger.n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(r->ledger.v, r->ledger.n, sizeof(*r->ledger.v), row_cmp);
 	rc = pull_remote_list(c, &r->list);
 	if (rc < 0)
 		return rc;
@@ -266,7 +267,7 @@ static int gather(struct pull_ctx *c, struct pull_run *r)
 	if (rc < 0 || !r->nwant)
 		return rc;
 	rc = pull_remote_fetch(c, r->want, r->nwant, &changed);
-	if (rc == 0 && changed) {
+	if (rc == 0 && changed && !c->last_attempt) {
 		pull_report_add(&c->rep, "a file changed on the sandbox while it was read: "
 				"retrying\n");
 		rc = -EAGAIN;
@@ -287,6 +288,15 @@ static void decide_all(struct pull_ctx *c, struct pull_run *r)
 			if (!f->got) {
 				pull_report_add_path(&c->rep, "skipped ", it->path,
 						     ": not received from the sandbox (vanished?)\n");
+				continue;
+			}
+			if (f->unstable) {
+				/* Torn copy: the ledger keeps the old row, so the
+				 * next pull fetches it again. */
+				pull_report_add_path(&c->rep, "skipped ", it->path,
+						     ": still being written on the sandbox "
+						     "(pulled next time)\n");
+				c->stats->kept++;
 				continue;
 			}
 			it->fetch = f;
@@ -373,10 +383,10 @@ static int attempt(struct pull_ctx *c)
 	if (ftruncate(c->stage_fd, 0) < 0)
 		return -errno;
 	rc = gather(c, &r);
-	if (rc == 0 && c->cfg->cancel && *c->cfg->cancel) {
-		pull_report_add(&c->rep, "pull cancelled before applying: nothing changed\n");
+	if (rc == 0 && c->cfg->cancel && *c->cfg->cancel)
 		rc = -EINTR;
-	}
+	if (rc == -EINTR)
+		pull_report_add(&c->rep, "pull cancelled before applying: nothing changed\n");
 	if (rc == 0) {
 		/* From here on the pull finishes: every step is a local rename. */
 		decide_all(c, &r);
@@ -453,6 +463,7 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 		struct sync_pull_stats keep = *stats;
 
 		stats->attempts = i + 1;
+		c.last_attempt = i >= retries;
 		r = attempt(&c);
 		if (r == 0 || !pull_retryable(r) || i >= retries ||
 		    (c.cfg->cancel && *c.cfg->cancel))
@@ -469,6 +480,7 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 		close(c.stage_fd);
 	pthread_mutex_unlock(&pull_lock);
 	free(c.sbname);
+	free(c.swept);
 	stats->report = c.rep.buf;
 	if (stats == &local)
 		pull_report_release(&c.rep);

@@ -4,9 +4,11 @@
  * following a symlink, journaled and reported. Conflict copies keep the
  * host version beside the path under NAME.conflict-<sandbox>-<UTC stamp>.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,12 +138,22 @@ static int link_tmpfile(int fd, int dfd, const char *tmp)
 	return linkat(fd, "", dfd, tmp, AT_EMPTY_PATH) == 0 ? 0 : -errno;
 }
 
+/* Whether dfd/base exists (as anything). */
+static bool name_taken(int dfd, const char *base)
+{
+	struct stat st;
+
+	return fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT;
+}
+
 /*
- * Remote file content into a temp named *tmp in dfd. The content is
- * written into an unnamed O_TMPFILE and only named once complete and
- * synced, so even a kill -9 mid-write leaves nothing behind.
+ * Remote file content at dfd/base. The content goes into an unnamed
+ * O_TMPFILE that is only named once complete and synced: straight at base
+ * when nothing is there (no temp name ever exists), else at a temp name
+ * renamed over base. Without O_TMPFILE: a named temp, removed on failure.
+ * *tmp is set to the name to rename from, "" when base was linked.
  */
-static int write_temp(struct pull_ctx *c, const struct pull_item *it, int dfd,
+static int write_file(struct pull_ctx *c, const struct pull_item *it, int dfd,
 		      const char *base, char *tmp, size_t tmplen)
 {
 	uid_t uid;
@@ -153,8 +165,15 @@ static int write_temp(struct pull_ctx *c, const struct pull_item *it, int dfd,
 	fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		r = fill_temp(c, it, fd, uid, gid);
-		if (r == 0)
+		if (r == 0 && !name_taken(dfd, base)) {
+			r = link_tmpfile(fd, dfd, base);
+			if (r == 0)
+				tmp[0] = '\0';
+			else if (r == -EEXIST)
+				r = link_tmpfile(fd, dfd, tmp);	/* raced: replace */
+		} else if (r == 0) {
 			r = link_tmpfile(fd, dfd, tmp);
+		}
 		close(fd);
 		if (r != -EPERM && r != -ENOENT && r != -EOPNOTSUPP)
 			return r;
@@ -170,7 +189,8 @@ static int write_temp(struct pull_ctx *c, const struct pull_item *it, int dfd,
 	return r;
 }
 
-/* The remote version (file or symlink) put at dfd/base by one rename. */
+/* The remote version (file or symlink) put at dfd/base by one rename or
+ * one link, so readers see the old version or the new one, never a mix. */
 static int place_atomic(struct pull_ctx *c, const struct pull_item *it,
 			int dfd, const char *base)
 {
@@ -180,9 +200,9 @@ static int place_atomic(struct pull_ctx *c, const struct pull_item *it,
 	int r;
 
 	if (it->remote.type == STORE_FT_FILE) {
-		r = write_temp(c, it, dfd, base, tmp, sizeof(tmp));
-		if (r < 0)
-			return r;
+		r = write_file(c, it, dfd, base, tmp, sizeof(tmp));
+		if (r < 0 || !tmp[0])
+			goto out;
 	} else {
 		owner_of(dfd, base, &uid, &gid);
 		tmp_name(c, tmp, sizeof(tmp));
@@ -195,8 +215,82 @@ static int place_atomic(struct pull_ctx *c, const struct pull_item *it,
 		unlinkat(dfd, tmp, 0);
 		return r;
 	}
-	fsync(dfd);
-	return 0;
+	r = 0;
+out:
+	if (r == 0)
+		fsync(dfd);
+	return r;
+}
+
+/* True if this directory was seen before in this pull; records it. Kept
+ * sorted: pulls may touch many directories. */
+static bool seen_dir(struct pull_ctx *c, uint64_t dev, uint64_t ino)
+{
+	size_t lo = 0, hi = c->nswept;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct pull_dirid *m = &c->swept[mid];
+
+		if (m->dev == dev && m->ino == ino)
+			return true;
+		if (m->dev < dev || (m->dev == dev && m->ino < ino))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (c->nswept == c->capswept) {
+		size_t cap = c->capswept ? 2 * c->capswept : 16;
+		struct pull_dirid *v = realloc(c->swept, cap * sizeof(*v));
+
+		if (!v)
+			return true;	/* no memory: skip the sweep */
+		c->swept = v;
+		c->capswept = cap;
+	}
+	memmove(&c->swept[lo + 1], &c->swept[lo], (c->nswept - lo) * sizeof(*c->swept));
+	c->swept[lo] = (struct pull_dirid){ dev, ino };
+	c->nswept++;
+	return false;
+}
+
+/*
+ * Temp names left by a pull that was killed (kill -9, power loss) between
+ * naming its temp and renaming it: removed the first time a later pull
+ * writes in that directory. Only names of processes that are gone.
+ */
+static void sweep_dir(struct pull_ctx *c, int dfd)
+{
+	static const char pfx[] = ".hermesfs-pull-";
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+	int fd;
+
+	if (fstat(dfd, &st) < 0 || seen_dir(c, st.st_dev, st.st_ino))
+		return;
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dir))) {
+		long pid;
+		char *end;
+
+		if (strncmp(d->d_name, pfx, sizeof(pfx) - 1) != 0)
+			continue;
+		pid = strtol(d->d_name + sizeof(pfx) - 1, &end, 10);
+		if (*end != '-' || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if (unlinkat(dfd, d->d_name, 0) == 0)
+			pull_report_add_path(&c->rep, "removed a stale temp file ",
+					     d->d_name, " (an earlier pull was killed)\n");
+	}
+	closedir(dir);
 }
 
 static int place_dir(int dfd, const char *base, uint32_t mode)
@@ -469,6 +563,8 @@ int pull_apply_item(struct pull_ctx *c, struct pull_item *it)
 		if (r == -ENOENT && it->action == PULL_DELETE)
 			r = 0;	/* already gone with its parent */
 		else if (r == 0) {
+			if (it->action != PULL_DELETE)
+				sweep_dir(c, dfd);
 			r = apply_at(c, it, dfd, base);
 			close(dfd);
 		}

@@ -143,6 +143,7 @@ struct pull_fetch {
 	uint32_t mode;
 	int64_t mtime_ns;
 	uint8_t sha[STORE_SHA256_LEN];
+	bool unstable;			/* tar saw it change while reading */
 };
 
 /* Pull bytes from the stream: >0 bytes, 0 at EOF, -errno. */
@@ -208,6 +209,11 @@ struct pull_ctx {
 	struct pull_report rep;
 	char stamp[32];			/* UTC YYYYmmddTHHMMSSZ of this pull */
 	unsigned tmpseq;
+	bool last_attempt;		/* no retry left: apply what is stable */
+	struct pull_dirid {		/* directories swept of stale temps */
+		uint64_t dev, ino;
+	} *swept;
+	size_t nswept, capswept;
 };
 
 /* Host side of one decided item; reports its own failures (returns <0
@@ -216,7 +222,9 @@ struct pull_ctx {
 int pull_apply_item(struct pull_ctx *c, struct pull_item *it);
 
 /* Remote side: run the listing (bounded), fetch files into the stage.
- * Transport failures are negative errnos worth a retry (pull_retryable). */
+ * Transport failures are negative errnos worth a retry (pull_retryable).
+ * Files the sandbox was still writing are marked unstable in `want` and
+ * *changed_while_read is set. */
 int pull_remote_list(struct pull_ctx *c, struct pull_list *out);
 int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read);

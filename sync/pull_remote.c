@@ -25,15 +25,24 @@ bool pull_retryable(int err)
 	return false;
 }
 
+/* The command's stderr, kept up to a bound (the fetch parses it). */
 struct errbuf {
-	char s[1024];
-	size_t n;
+	char *s;
+	size_t n, max;
 };
 
 static void errbuf_add(struct errbuf *e, const char *p, size_t n)
 {
-	if (n > sizeof(e->s) - 1 - e->n)
-		n = sizeof(e->s) - 1 - e->n;
+	char *ns;
+
+	if (n > e->max - e->n)
+		n = e->max - e->n;
+	if (!n)
+		return;
+	ns = realloc(e->s, e->n + n + 1);
+	if (!ns)
+		return;
+	e->s = ns;
 	memcpy(e->s + e->n, p, n);
 	e->n += n;
 	e->s[e->n] = '\0';
@@ -73,6 +82,7 @@ static void report_failure(struct pull_ctx *c, const char *what, int status,
 	char line[64];
 
 	snprintf(line, sizeof(line), "%s failed (exit %d): ", what, status);
+	/* The first lines say why; the report clips long paths anyway. */
 	pull_report_add_path(&c->rep, line, err->n ? err->s : transport_error(c->t),
 			     "\n");
 }
@@ -80,7 +90,7 @@ static void report_failure(struct pull_ctx *c, const char *what, int status,
 int pull_remote_list(struct pull_ctx *c, struct pull_list *out)
 {
 	struct transport_proc *p = NULL;
-	struct errbuf err = { .n = 0 };
+	struct errbuf err = { .max = 4096 };
 	char *script, *buf = NULL;
 	size_t len = 0, cap = 0;
 	int status = 0, r;
@@ -133,6 +143,7 @@ int pull_remote_list(struct pull_ctx *c, struct pull_list *out)
 out:
 	transport_proc_free(p);
 	free(buf);
+	free(err.s);
 	return r;
 }
 
@@ -198,10 +209,54 @@ static ssize_t fetch_read(void *arg, void *buf, size_t n)
 	return proc_stdout(f->c, f->p, &f->err, buf, n);
 }
 
+/*
+ * GNU tar warns "tar: ./NAME: file changed as we read it" (exit 1) or
+ * "File shrank by N bytes; padding with zeros" (exit 2) when the sandbox is
+ * still writing a file: its staged copy may be torn. Mark those files
+ * unstable; a warning naming nothing we asked for (tar quotes odd names)
+ * makes every fetched file unstable. Returns true if any warning was seen.
+ */
+static bool mark_unstable(const char *err, struct pull_fetch *want, size_t n)
+{
+	static const char *const sigs[] = { ": file changed as we read it",
+					    ": File shrank by " };
+	bool seen = false;
+
+	for (const char *l = err; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		const char *e = strchr(l, '\n'), *hit = NULL;
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+
+		struct pull_fetch key = { 0 }, *f = NULL;
+		const char *name;
+		char *path = NULL;
+
+		for (size_t k = 0; k < 2 && !hit; k++)
+			hit = memmem(l, len, sigs[k], strlen(sigs[k]));
+		if (!hit)
+			continue;
+		seen = true;
+		name = memmem(l, (size_t)(hit - l), ": ./", 4);
+		if (name)
+			path = strndup(name + 4, (size_t)(hit - name - 4));
+		if (path) {
+			key.path = path;
+			f = bsearch(&key, want, n, sizeof(*want), pull_fetch_cmp);
+			free(path);
+		}
+		if (f) {
+			f->unstable = true;
+			continue;
+		}
+		for (size_t i = 0; i < n; i++)
+			want[i].unstable = true;
+	}
+	return seen;
+}
+
 int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read)
 {
-	struct fetch_rd rd = { .c = c };
+	struct fetch_rd rd = { .c = c, .err = { .max = 1 << 20 } };
 	char *script = fetch_script(c, want, n), drain[4096];
 	int status = 0, r, w;
 
@@ -211,7 +266,7 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 	r = transport_spawn(c->t, script, &rd.p);
 	free(script);
 	if (r < 0)
-		return r;
+		goto out;
 	transport_proc_close_stdin(rd.p);
 	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep,
 			  &c->stats->refused);
@@ -220,21 +275,27 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		transport_proc_wait(rd.p, &status);
 		transport_proc_free(rd.p);
 		/* A stream cut short by a dying remote is a transport failure. */
-		return r == -EPROTO && status != 0 ? -EIO : r;
+		r = r == -EPROTO && status != 0 ? -EIO : r;
+		goto out;
 	}
 	while (fetch_read(&rd, drain, sizeof(drain)) > 0)
 		;	/* the rest of the last record */
 	w = transport_proc_wait(rd.p, &status);
 	transport_proc_free(rd.p);
+	r = w;
 	if (w < 0)
-		return w;
-	if (status == 3)
-		return -ESTALE;
+		goto out;
+	if (status == 3) {
+		r = -ESTALE;
+		goto out;
+	}
 	if (status != 0) {
-		if (strstr(rd.err.s, "changed as we read"))
+		if (rd.err.n && mark_unstable(rd.err.s, want, n))
 			*changed_while_read = true;
 		else
 			report_failure(c, "fetch (tar)", status, &rd.err);
 	}
-	return 0;
+out:
+	free(rd.err.s);
+	return r;
 }
