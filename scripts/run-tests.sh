@@ -2,6 +2,7 @@
 # Runs every unit test binary and integration test, then prints the closing
 # line "N passed, N failed, N skipped". cmocka binaries count per test case;
 # integration tests count one each (exit 77 = skipped).
+# Tests get /dev/null as stdin so nothing waits on an inherited pipe.
 # Env: BUILD (build dir), LONG=1 (include *.long.sh), ONLY=pattern.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ run_unit() {
     name=$(basename "$bin")
     [ -n "${ONLY:-}" ] && [[ $name != *$ONLY* ]] && return
     log=$logdir/$name.log
-    timeout "$TIMEOUT" "$bin" >"$log" 2>&1; rc=$?
+    timeout "$TIMEOUT" "$bin" </dev/null >"$log" 2>&1; rc=$?
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
     s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
@@ -41,8 +42,8 @@ run_integration() {
     [[ $name == *.long.* ]] && [ "$LONG" != 1 ] && return
     log=$logdir/$name.log
     start=$(date +%s)
-    if [[ $t == *.sh ]]; then timeout "$TIMEOUT" bash "$t" >"$log" 2>&1; rc=$?
-    else timeout "$TIMEOUT" "$t" >"$log" 2>&1; rc=$?; fi
+    if [[ $t == *.sh ]]; then timeout "$TIMEOUT" bash "$t" </dev/null >"$log" 2>&1; rc=$?
+    else timeout "$TIMEOUT" "$t" </dev/null >"$log" 2>&1; rc=$?; fi
     case $rc in
     0)  pass=$((pass + 1)); echo "ok   $name ($(( $(date +%s) - start ))s)" ;;
     77) skip=$((skip + 1)); echo "skip $name: $(tail -1 "$log")" ;;
