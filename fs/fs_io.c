@@ -36,12 +36,14 @@ static void fh_dirty(struct fs_fh *fh)
 }
 
 /*
- * With the kernel's writeback cache the kernel may read pages of a file
- * opened write-only, and it keeps the file position for O_APPEND itself.
+ * Write-only opens become read-write: the kernel may read pages of a file
+ * opened write-only (mmap, partial page writes). O_APPEND stays, so appends
+ * land at the real end of the backing file (pwrite on an O_APPEND fd
+ * appends) even when the kernel's idea of the size is stale.
  */
 static int backing_flags(int flags)
 {
-	flags &= ~(O_NOFOLLOW | O_APPEND);
+	flags &= ~O_NOFOLLOW;
 	if ((flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	return flags | O_NOFOLLOW | O_CLOEXEC;
@@ -219,8 +221,11 @@ void *fs_io_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->auto_cache = 1;	/* drop cached data if mtime/size changed */
 	cfg->kernel_cache = 0;
 	cfg->nullpath_ok = 0;
-	if (conn->capable & FUSE_CAP_WRITEBACK_CACHE)
-		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	/* No writeback cache: with it the kernel trusts its own size of a
+	 * regular file over ours, so a file that sync-back replaced in the
+	 * backing dir would keep its old size (reads cut short) even after
+	 * fs_invalidate(). */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
