@@ -275,64 +275,77 @@ static int gather(struct pull_ctx *c, struct pull_run *r)
 	return rc;
 }
 
-static void decide_all(struct pull_ctx *c, struct pull_run *r)
+/* What was fetched for each item: missing or torn copies are skipped
+ * (the ledger keeps the old row, so the next pull tries again). */
+static void check_fetched(struct pull_ctx *c, struct pull_run *r)
 {
 	for (size_t i = 0; i < r->nitems; i++) {
 		struct pull_item *it = &r->items[i];
-		int rc;
+		const struct pull_fetch *f;
 
-		it->action = PULL_NONE;
-		if (r->want_of[i]) {
-			const struct pull_fetch *f = &r->want[r->want_of[i] - 1];
-
-			if (!f->got) {
-				pull_report_add_path(&c->rep, "skipped ", it->path,
-						     ": not received from the sandbox (vanished?)\n");
-				continue;
-			}
-			if (f->unstable) {
-				/* Torn copy: the ledger keeps the old row, so the
-				 * next pull fetches it again. */
-				pull_report_add_path(&c->rep, "skipped ", it->path,
-						     ": still being written on the sandbox "
-						     "(pulled next time)\n");
-				c->stats->kept++;
-				continue;
-			}
+		it->skip = false;
+		if (!r->want_of[i])
+			continue;
+		f = &r->want[r->want_of[i] - 1];
+		it->skip = true;
+		if (!f->got) {
+			pull_report_add_path(&c->rep, "skipped ", it->path,
+					     ": not received from the sandbox (vanished?)\n");
+		} else if (f->unstable) {
+			pull_report_add_path(&c->rep, "skipped ", it->path,
+					     ": still being written on the sandbox "
+					     "(pulled next time)\n");
+			c->stats->kept++;
+		} else {
+			it->skip = false;
 			it->fetch = f;
 			c->stats->fetched++;
 			memcpy(it->remote.sha, f->sha, sizeof(f->sha));
 		}
-		rc = pull_host_version(c->root_fd, it->path, &it->host);
-		if (rc < 0) {
-			pull_report_add_path(&c->rep, "refused ", it->path,
-					     ": host path not reachable without following a symlink\n");
-			c->stats->refused++;
-			continue;
-		}
-		it->action = pull_decide(&it->base, &it->host, &it->remote,
-					 c->cfg->policy);
-		/* Remote unchanged (e.g. only touched): refresh the ledger row. */
-		it->ok = it->action == PULL_NONE;
-		if (it->action == PULL_LEDGER)
-			it->ok = true;
 	}
 }
 
-static bool is_delete(const struct pull_item *it)
+/* Three-way decision against the host as it is now (after the items
+ * applied before this one: a parent replaced by a directory counts), then
+ * the host side of it. */
+static void decide_apply(struct pull_ctx *c, struct pull_item *it)
 {
-	return it->action == PULL_DELETE;
+	int rc;
+
+	it->action = PULL_NONE;
+	if (it->skip)
+		return;
+	rc = pull_host_version(c->root_fd, it->path, &it->host);
+	if (rc == -ENOTDIR) {
+		/* A parent is a file on the host: nothing here yet; placing
+		 * it reports the error if the parent was not replaced. */
+		memset(&it->host, 0, sizeof(it->host));
+	} else if (rc < 0) {
+		pull_report_add_path(&c->rep, "refused ", it->path,
+				     ": host path not reachable without following a symlink\n");
+		c->stats->refused++;
+		return;
+	}
+	it->action = pull_decide(&it->base, &it->host, &it->remote, c->cfg->policy);
+	/* Remote unchanged (e.g. only touched) or already equal to the host:
+	 * only the ledger row changes. */
+	if (it->action == PULL_NONE || it->action == PULL_LEDGER)
+		it->ok = true;
+	else
+		pull_apply_item(c, it);
 }
 
-/* Creations parents first, deletions children first. */
+/* Remote files, links and directories in path order (parents first), then
+ * remote deletions children first. */
 static void apply_all(struct pull_ctx *c, struct pull_run *r)
 {
+	check_fetched(c, r);
 	for (size_t i = 0; i < r->nitems; i++)
-		if (!is_delete(&r->items[i]) && r->items[i].action != PULL_NONE)
-			pull_apply_item(c, &r->items[i]);
+		if (r->items[i].entry)
+			decide_apply(c, &r->items[i]);
 	for (size_t i = r->nitems; i-- > 0;)
-		if (is_delete(&r->items[i]))
-			pull_apply_item(c, &r->items[i]);
+		if (!r->items[i].entry)
+			decide_apply(c, &r->items[i]);
 }
 
 static void row_from_item(const struct pull_item *it, struct store_ledger_row *row)
@@ -389,7 +402,6 @@ static int attempt(struct pull_ctx *c)
 		pull_report_add(&c->rep, "pull cancelled before applying: nothing changed\n");
 	if (rc == 0) {
 		/* From here on the pull finishes: every step is a local rename. */
-		decide_all(c, &r);
 		apply_all(c, &r);
 		rc = commit_ledger(c, &r);
 		if (rc == 0)

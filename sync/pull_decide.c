@@ -75,6 +75,16 @@ static enum pull_action both_changed(const struct pull_ver *base,
 			return PULL_LEDGER;
 		return policy == SYNC_CONFLICT_HOST_WINS ? PULL_HOST_WINS : PULL_APPLY;
 	}
+	/* Same content, modes differ: no content to lose, so no copy. A mode
+	 * only the host changed stays (its own chmod is pushed); otherwise
+	 * the policy picks a mode. */
+	if (host->type == STORE_FT_FILE && remote->type == STORE_FT_FILE &&
+	    memcmp(host->sha, remote->sha, sizeof(host->sha)) == 0) {
+		if (base->present && base->type == STORE_FT_FILE &&
+		    (remote->mode & 0777) == (base->mode & 0777))
+			return PULL_LEDGER;
+		return policy == SYNC_CONFLICT_HOST_WINS ? PULL_HOST_WINS : PULL_APPLY;
+	}
 	switch (policy) {
 	case SYNC_CONFLICT_HOST_WINS:
 		return PULL_HOST_WINS;

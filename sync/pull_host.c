@@ -14,11 +14,20 @@
 
 #include "sync/pull_int.h"
 
+/* -ELOOP for a symlink (never followed), -ENOTDIR for anything else that
+ * is not a directory. */
 static int open_dir_at(int fd, const char *name)
 {
 	int r = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
 
-	return r < 0 ? -errno : r;
+	if (r >= 0)
+		return r;
+	r = -errno;
+	if (r == -ENOTDIR && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		r = -ELOOP;
+	return r;
 }
 
 int pull_host_parent(int root_fd, const char *rel, bool create,

@@ -193,6 +193,7 @@ struct pull_item {
 	const struct pull_entry *entry;	/* remote listing entry; NULL = deleted */
 	const struct pull_fetch *fetch;	/* staged content (files) */
 	enum pull_action action;
+	bool skip;			/* not (stably) received: left for next time */
 	bool ok;			/* host side done: update the ledger */
 };
 

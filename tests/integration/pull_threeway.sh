@@ -10,7 +10,7 @@ TOOL=$HERMES_BUILD/itests/tool_pull
 setup() {
     H=$T/$1/host R=$T/$1/remote DB=$T/$1/state.db
     mkdir -p "$H" "$R"
-    (cd "$H" && mkdir -p dir keepdir && for f in r1 h1 b1 c1 d1 d2 d3 d4 m1 dir/x dir/y keepdir/z; do
+    (cd "$H" && mkdir -p dir keepdir && for f in r1 h1 b1 c1 d1 d2 d3 d4 e1 m1 t1 t2 dir/x dir/y keepdir/z; do
         printf 'base %s\n' "$f" > "$f"; done && chmod 600 h1)
     cp -a "$H/." "$R/"
     find "$H" "$R" -exec touch -h -d @1600000000 {} +
@@ -39,12 +39,21 @@ ln -s r1 "$R/l1"                                   # new symlink
 rm -r "$R/dir"                                     # remote dir deleted, host same
 touch "$H/keepdir/hostnew"; rm -r "$R/keepdir"     # remote dir deleted, host has a new file
 mkdir "$R/sp ace"; printf 'odd\n' > "$R/sp ace/$(printf 'new\nline')"   # odd names
+rm "$R/e1" "$H/e1"                                 # deleted on both sides
+rm "$R/t1"; mkdir "$R/t1"; printf 'in t1\n' > "$R/t1/f"   # file -> dir remotely
+rm "$R/t2"; ln -s r1 "$R/t2"                       # file -> symlink remotely
+chmod 640 "$H/b1"                                  # host mode only (b1 also same content)
 
 pull || fail "pull failed"
 assert_eq "$(content "$H/r1")" "remote new" "remote only"
 assert_eq "$(content "$H/h1")" "host new" "host only"
 assert_eq "$(stat -c %a "$H/h1")" "600" "host only mode"
 assert_eq "$(content "$H/b1")" "same" "both same"
+assert_eq "$(stat -c %a "$H/b1")" "640" "host mode kept"
+assert_absent "$H/e1"
+"$TOOL" ledger "$DB" sbx | grep -q '^e1 ' && fail "both deleted: ledger row kept"
+assert_eq "$(content "$H/t1/f")" "in t1" "file replaced by a directory"
+assert_eq "$(readlink "$H/t2")" "r1" "file replaced by a symlink"
 assert_eq "$(content "$H/c1")" "remote c1" "both different: remote at path"
 copies=("$H"/c1.conflict-sbx-*)
 [ ${#copies[@]} -eq 1 ] && [ -f "${copies[0]}" ] || fail "no conflict copy for c1"

@@ -154,6 +154,12 @@ static void test_decide_table(void **state)
 		{ "dir new both sides", '-', 'D', 'D', PULL_LEDGER, PULL_LEDGER, PULL_LEDGER },
 		{ "dir deleted remotely", 'D', 'D', '-', PULL_DELETE, PULL_DELETE, PULL_DELETE },
 		{ "symlink retargeted", 'L', 'L', 'a', PULL_APPLY, PULL_APPLY, PULL_APPLY },
+		/* same content on both sides, modes differ: never a copy */
+		{ "same content, host mode", 'b', 'm', 'a', PULL_LEDGER, PULL_LEDGER, PULL_LEDGER },
+		{ "same content, remote mode", 'b', 'a', 'm', PULL_APPLY, PULL_HOST_WINS, PULL_APPLY },
+		{ "new both, same content, modes differ", '-', 'a', 'm', PULL_APPLY, PULL_HOST_WINS, PULL_APPLY },
+		{ "host mode only", 'a', 'm', 'a', PULL_NONE, PULL_NONE, PULL_NONE },
+		{ "mode changed both sides, differently", 'a', 'm', 'b', PULL_CONFLICT, PULL_HOST_WINS, PULL_APPLY },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
