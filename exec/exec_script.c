@@ -1,0 +1,210 @@
+/*
+ * exec_script.c — the shell scripts a session sends to the sandbox.
+ *
+ * One command is `sh -c` -> `exec bash -c OUTER hermes-exec CMD`. OUTER cds
+ * to the tracked cwd, then starts the user's command in a background
+ * subshell under `set -m`, so the subshell leads its own process group;
+ * it reports "pgid outer-pid" in a P marker before the command can write
+ * anything. The subshell clears the inherited environment, sources the
+ * snapshot, sets an EXIT trap that saves exported variables, functions,
+ * aliases (to the other snapshot generation) and then `pwd` (to a file),
+ * and evals the command. `exit`, `set -e`, `set -u` only end the subshell;
+ * the outer bash always survives to read the cwd file and print the E
+ * marker: "status:flags:cwd" (flags: S = state saved, G = cwd gone,
+ * O = override cwd unusable, - = nothing saved). Only builtins run in the
+ * common path: forks are what a call costs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/exec_int.h"
+#include "sync/sync.h"
+
+/* printf-append to a memstream, quoting %s arguments is the caller's job. */
+static char *q(const char *s)
+{
+	return sync_shell_quote(s ? s : "");
+}
+
+/* bash: unset every exported variable (builtins only: ${!X@} per letter). */
+static void put_env_clear(FILE *f)
+{
+	static const char letters[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
+	const char *c;
+
+	fputs("for __h_n in", f);
+	for (c = letters; *c; c++)
+		fprintf(f, " ${!%c@}", *c);
+	fputs("; do [[ ${__h_n@a} == *x* ]] && \\builtin unset \"$__h_n\" "
+	      "2>/dev/null; done; \\builtin unset __h_n\n", f);
+}
+
+/* bash: print an E marker with payload "$1" built from literal text. */
+static void put_marker_e(FILE *f, const char *nonce, const char *payload)
+{
+	fprintf(f, "LC_ALL=C; __h_x=%s; \\builtin printf '\\036HERMES:%s:E%%d:%%s' "
+		"${#__h_x} \"$__h_x\"", payload, nonce);
+}
+
+static char *save_code(const char *next, const char *cwdf)
+{
+	char *qn = q(next), *qc = q(cwdf), *s = NULL;
+
+	if (qn && qc &&
+	    asprintf(&s, "\\builtin set +eu; \\builtin umask 077; { \\builtin export -p; "
+		     "\\builtin declare -f; \\builtin alias -p; \\builtin printf "
+		     "'%%s\\n' 'shopt -s expand_aliases' 'set +e' 'set +u'; } "
+		     "> %s 2>/dev/null && \\builtin pwd > %s 2>/dev/null",
+		     qn, qc) < 0)
+		s = NULL;
+	free(qn);
+	free(qc);
+	return s;
+}
+
+/* The cds of OUTER: tracked cwd (126 + G if gone), then the override. */
+static void put_cd(FILE *f, const struct exec_script_args *a, const char *qcwd)
+{
+	char *msg = NULL, *qmsg = NULL, *qov = NULL;
+
+	if (asprintf(&msg, "hermes: working directory %s no longer exists; "
+		     "the session goes back to %s", a->cwd, a->initial_cwd) < 0)
+		msg = NULL;
+	qmsg = q(msg ? msg : "hermes: working directory is gone");
+	/* An absolute override does not need the tracked cwd to exist. */
+	if (!a->override || a->override[0] != '/') {
+		fprintf(f, "\\builtin cd -- %s 2>/dev/null || { \\builtin printf "
+			"'%%s\\n' %s >&2; ", qcwd, qmsg);
+		put_marker_e(f, a->nonce, "'126:G:'");
+		fputs("; exit 126; }\n", f);
+	}
+	if (a->override) {
+		qov = q(a->override);
+		fprintf(f, "\\builtin cd -- %s || { ", qov);
+		put_marker_e(f, a->nonce, "'126:O:'");
+		fputs("; exit 126; }\n", f);
+	}
+	free(msg);
+	free(qmsg);
+	free(qov);
+}
+
+static void put_outer(FILE *f, const struct exec_script_args *a,
+		      const char *snap, const char *save, const char *cwdf)
+{
+	char *qcwd = q(a->cwd), *qsnap = q(snap), *qsave = q(save),
+	     *qcwdf = q(cwdf);
+
+	fputs("__h_cmd=$1; set --\n", f);
+	put_cd(f, a, qcwd);
+	fprintf(f, ": > %s\n__h_pwd=$PWD\nset -m\n(\nset +m\n", qcwdf);
+	if (a->snapshot) {
+		put_env_clear(f);
+		fprintf(f, "\\builtin source %s >/dev/null 2>&1\n", qsnap);
+	}
+	/* Re-cd after sourcing: the snapshot's PWD becomes OLDPWD. */
+	fprintf(f, "\\builtin cd -- \"$__h_pwd\" 2>/dev/null; \\builtin unset __h_pwd\n"
+		"\\builtin trap -- %s EXIT\n"
+		"\\builtin eval \"\\\\builtin unset __h_cmd\n$__h_cmd\"\n"
+		") &\n__h_p=$!\nset +m\nLC_ALL=C\n__h_x=\"$__h_p $$\"\n"
+		"\\builtin printf '\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"\n"
+		"wait \"$__h_p\" 2>/dev/null; __h_rc=$?\n__h_c= __h_f=-\n"
+		"if [ -s %s ]; then IFS= read -r -d '' __h_c < %s; __h_f=S; fi\n",
+		qsave, a->nonce, qcwdf, qcwdf);
+	put_marker_e(f, a->nonce, "\"$__h_rc:$__h_f:$__h_c\"");
+	fputs("\nexit $__h_rc\n", f);
+	free(qcwd);
+	free(qsnap);
+	free(qsave);
+	free(qcwdf);
+}
+
+char *exec_script_run(const struct exec_script_args *a)
+{
+	char *snap = NULL, *next = NULL, *cwdf = NULL, *save = NULL;
+	char *outer = NULL, *qouter = NULL, *qcmd = NULL, *res = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+
+	if (asprintf(&snap, EXEC_SNAP_FMT, a->dir, a->cur) < 0)
+		snap = NULL;
+	if (asprintf(&next, EXEC_SNAP_FMT, a->dir, a->next) < 0)
+		next = NULL;
+	if (asprintf(&cwdf, "%s/cwd", a->dir) < 0)
+		cwdf = NULL;
+	if (!snap || !next || !cwdf || !(save = save_code(next, cwdf)))
+		goto out;
+	f = open_memstream(&outer, &len);
+	if (!f)
+		goto out;
+	put_outer(f, a, snap, save, cwdf);
+	if (fclose(f) != 0)
+		goto out;
+	qouter = q(outer);
+	qcmd = q(a->command);
+	if (qouter && qcmd &&
+	    asprintf(&res, "exec bash %s -c %s hermes-exec %s",
+		     a->snapshot ? "--noprofile --norc" : "-l", qouter, qcmd) < 0)
+		res = NULL;
+out:
+	free(snap);
+	free(next);
+	free(cwdf);
+	free(save);
+	free(outer);
+	free(qouter);
+	free(qcmd);
+	return res;
+}
+
+char *exec_script_start(void)
+{
+	return strdup(
+		"umask 077\n"
+		"d=$(mktemp -d \"${TMPDIR:-/tmp}/hermes-exec.XXXXXXXXXX\") || exit 90\n"
+		"printf '%s\\n' \"$d\"\n"
+		"t=$(mktemp \"$d/snap.XXXXXXXXXX\") || exit 91\n"
+		"if bash -l -c '{ export -p; declare -f; alias -p; printf \"%s\\n\" "
+		"\"shopt -s expand_aliases\" \"set +e\" \"set +u\"; } > \"$1\"' "
+		"hermes-snapshot \"$t\" </dev/null >/dev/null 2>&1 && "
+		"mv -f \"$t\" \"$d/snap.0\"; then echo ok; "
+		"else rm -f \"$t\"; echo fallback; fi\n");
+}
+
+char *exec_script_kill(long pgid, long outer)
+{
+	char *s = NULL;
+
+	/* A zombie still counts for kill -0: with /proc, only live members of
+	 * the group count (orphans may wait a while for init to reap them). */
+	if (asprintf(&s,
+		"P=%ld\n"
+		"alive() {\n"
+		"  if [ -r /proc/self/stat ]; then\n"
+		"    for f in /proc/[0-9]*/stat; do\n"
+		"      read -r l 2>/dev/null < \"$f\" || continue\n"
+		"      l=${l##*) }; set -- $l\n"
+		"      [ \"$3\" = \"$P\" ] && [ \"$1\" != Z ] && return 0\n"
+		"    done\n"
+		"    return 1\n"
+		"  fi\n"
+		"  kill -0 -$P 2>/dev/null\n"
+		"}\n"
+		"kill -TERM -$P 2>/dev/null\n"
+		"i=0\n"
+		"while alive; do\n"
+		"  i=$((i+1))\n"
+		"  [ $i -eq 10 ] && kill -KILL -$P 2>/dev/null\n"
+		"  [ $i -ge 60 ] && exit 1\n"
+		"  sleep 0.05 2>/dev/null || sleep 1\n"
+		"done\n"
+		"i=0\n"
+		"while kill -0 %ld 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); "
+		"sleep 0.05 2>/dev/null || sleep 1; done\n"
+		"kill -KILL %ld 2>/dev/null\n"
+		"exit 0\n", pgid, outer, outer) < 0)
+		return NULL;
+	return s;
+}
