@@ -403,6 +403,9 @@ static int attempt(struct pull_ctx *c)
 	if (rc == 0) {
 		/* From here on the pull finishes: every step is a local rename. */
 		apply_all(c, &r);
+		/* Renames durable before the ledger says they happened. */
+		if (syncfs(c->root_fd) < 0)
+			pull_report_add(&c->rep, "warning: syncfs: %s\n", strerror(errno));
 		rc = commit_ledger(c, &r);
 		if (rc == 0)
 			rc = store_journal_sync(c->st);

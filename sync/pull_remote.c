@@ -147,13 +147,17 @@ out:
 	return r;
 }
 
-/* cd ROOT, then `tar -cf - './a' './b'...` in chunks; the exit status of
- * the last failing tar. Names get "./" so none can look like an option. */
+/*
+ * cd ROOT, then one `tar -cf - './a' './b'...` for want[from..*next): as
+ * many names as fit in TAR_ARGS_MAX bytes, since the whole script is one
+ * argument of `sh -c` (128 KiB at most on Linux). Names get "./" so none
+ * can look like an option.
+ */
 static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
-			  size_t n)
+			  size_t from, size_t n, size_t *next)
 {
 	char *root = sync_shell_quote(transport_root(c->t)), *s = NULL;
-	size_t len = 0, chunk = 0;
+	size_t len = 0, chunk = 0, i;
 	FILE *f;
 
 	if (!root)
@@ -165,10 +169,10 @@ static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
 	}
 	/* GNU tar sends a second hard link as a link entry, which the reader
 	 * refuses: have it send the content again where it can. */
-	fprintf(f, "cd %s || exit 3\nrc=0 h=\n"
+	fprintf(f, "cd %s || exit 3\nh=\n"
 		"tar --hard-dereference -cf - -T /dev/null >/dev/null 2>&1 && "
-		"h=--hard-dereference\n", root);
-	for (size_t i = 0; i < n; i++) {
+		"h=--hard-dereference\nexec tar $h -cf -", root);
+	for (i = from; i < n && (i == from || chunk < TAR_ARGS_MAX); i++) {
 		char *dot = NULL, *q;
 
 		if (asprintf(&dot, "./%s", want[i].path) < 0)
@@ -177,18 +181,13 @@ static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
 		free(dot);
 		if (!q)
 			break;
-		if (chunk == 0)
-			fputs("tar $h -cf -", f);
 		fprintf(f, " %s", q);
 		chunk += strlen(q) + 1;
 		free(q);
-		if (chunk > TAR_ARGS_MAX || i + 1 == n) {
-			fputs(" || rc=$?\n", f);
-			chunk = 0;
-		}
 	}
-	fputs("exit $rc\n", f);
-	if (fclose(f) != 0) {
+	fputc('\n', f);
+	*next = i;
+	if (fclose(f) != 0 || i == from) {
 		free(s);
 		s = NULL;
 	}
@@ -196,17 +195,57 @@ static char *fetch_script(struct pull_ctx *c, const struct pull_fetch *want,
 	return s;
 }
 
+/* The tar streams of the chunks read back to back, as one stream of
+ * concatenated archives; the worst exit status is kept. */
 struct fetch_rd {
 	struct pull_ctx *c;
+	struct pull_fetch *want;
+	size_t n, next;
 	struct transport_proc *p;
 	struct errbuf err;
+	int status;		/* first non-zero exit status */
 };
+
+static int fetch_finish_proc(struct fetch_rd *f)
+{
+	int status = 0, r = transport_proc_wait(f->p, &status);
+
+	transport_proc_free(f->p);
+	f->p = NULL;
+	if (r == 0 && status != 0 && f->status == 0)
+		f->status = status;
+	return r;
+}
 
 static ssize_t fetch_read(void *arg, void *buf, size_t n)
 {
 	struct fetch_rd *f = arg;
 
-	return proc_stdout(f->c, f->p, &f->err, buf, n);
+	for (;;) {
+		ssize_t r;
+
+		if (!f->p) {
+			char *script;
+			int e;
+
+			if (f->next >= f->n || f->status == 3)
+				return 0;
+			script = fetch_script(f->c, f->want, f->next, f->n, &f->next);
+			if (!script)
+				return -ENOMEM;
+			e = transport_spawn(f->c->t, script, &f->p);
+			free(script);
+			if (e < 0)
+				return e;
+			transport_proc_close_stdin(f->p);
+		}
+		r = proc_stdout(f->c, f->p, &f->err, buf, n);
+		if (r != 0)
+			return r;
+		r = fetch_finish_proc(f);
+		if (r < 0)
+			return r;
+	}
 }
 
 /*
@@ -256,44 +295,40 @@ static bool mark_unstable(const char *err, struct pull_fetch *want, size_t n)
 int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read)
 {
-	struct fetch_rd rd = { .c = c, .err = { .max = 1 << 20 } };
-	char *script = fetch_script(c, want, n), drain[4096];
-	int status = 0, r, w;
+	struct fetch_rd rd = { .c = c, .want = want, .n = n, .err = { .max = 1 << 20 } };
+	char drain[4096];
+	int r;
 
 	*changed_while_read = false;
-	if (!script)
-		return -ENOMEM;
-	r = transport_spawn(c->t, script, &rd.p);
-	free(script);
-	if (r < 0)
-		goto out;
-	transport_proc_close_stdin(rd.p);
 	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep,
 			  &c->stats->refused);
 	if (r < 0) {
-		transport_proc_kill(rd.p, 9);
-		transport_proc_wait(rd.p, &status);
-		transport_proc_free(rd.p);
+		if (rd.p) {
+			transport_proc_kill(rd.p, 9);
+			fetch_finish_proc(&rd);
+		}
 		/* A stream cut short by a dying remote is a transport failure. */
-		r = r == -EPROTO && status != 0 ? -EIO : r;
+		if (r == -EPROTO && rd.status != 0) {
+			report_failure(c, "fetch (tar)", rd.status, &rd.err);
+			r = -EIO;
+		}
 		goto out;
 	}
 	while (fetch_read(&rd, drain, sizeof(drain)) > 0)
-		;	/* the rest of the last record */
-	w = transport_proc_wait(rd.p, &status);
-	transport_proc_free(rd.p);
-	r = w;
-	if (w < 0)
+		;	/* the rest of the last record, and any later chunk */
+	if (rd.p)
+		r = fetch_finish_proc(&rd);
+	if (r < 0)
 		goto out;
-	if (status == 3) {
+	if (rd.status == 3) {
 		r = -ESTALE;
 		goto out;
 	}
-	if (status != 0) {
+	if (rd.status != 0) {
 		if (rd.err.n && mark_unstable(rd.err.s, want, n))
 			*changed_while_read = true;
 		else
-			report_failure(c, "fetch (tar)", status, &rd.err);
+			report_failure(c, "fetch (tar)", rd.status, &rd.err);
 	}
 out:
 	free(rd.err.s);

@@ -139,4 +139,13 @@ assert_absent "$H/d1"
 assert_eq "$(content "$H/nd/f")" "x" "portable: new"
 pull --portable || fail "portable pull 2"
 assert_eq "$(stat_of fetched)" 0 "portable: second pull"
+
+note "new files whose names exceed what one sh -c argument holds (128 KiB)"
+setup many
+long=$(printf 'n%.0s' {1..230})
+mkdir "$R/many"
+for i in $(seq 1 640); do printf '%s\n' "$i" > "$R/many/$long.$i"; done
+pull || fail "pull of many long names"
+assert_eq "$(stat_of fetched)" 640 "all fetched"
+assert_eq "$(cat "$H/many/$long.640")" "640" "last one applied"
 echo ok
