@@ -117,7 +117,99 @@ char *sync_shell_quote(const char *s);
 #define SYNC_STAGE_DIR ".hermesfs-tmp"
 
 /* ==== push engine ===================================================== */
-/* (owned by the push work: journal replay against the ledger) */
+
+/*
+ * Push = replay the journal since the sandbox's cursor against its ledger.
+ *
+ * Plan: renames (files and whole directories) become remote renames and
+ * ledger prefix renames, so moved content is never re-sent; every other
+ * journaled path is compared with the ledger: gone on the host -> remote
+ * delete; directory -> mkdir/chmod; file or symlink whose SHA-256, type or
+ * mode differs -> upload (same content, other mode -> chmod only). A
+ * sandbox with cursor 0 (never pushed) and STORE_OP_RESCAN entries get a
+ * full walk of the host tree (or subtree) compared with the whole ledger.
+ *
+ * Transfer: ONE remote call per attempt. Its stdin is a tar (libarchive,
+ * pax-restricted) holding the uploads, extracted by `tar -x` into a fresh
+ * directory under SYNC_STAGE_DIR, and last an apply script run by sh that
+ * renames, deletes, mkdirs, moves the staged files into place (rename(2):
+ * readers never see a torn file) and fixes modes. The sandbox needs only
+ * sh, tar, mv, mkdir, rm and chmod (no GNU-only flags). Every remote step
+ * is idempotent, so an attempt that died half-way is simply redone.
+ * The first push also writes SYNC_MARKER_NAME (see the pull section).
+ *
+ * Hashing happens while streaming (OpenSSL EVP), so the ledger records the
+ * hash of the bytes actually sent. A file that changed while it was read
+ * (size, mtime or ctime moved) is not moved into place, its ledger row is
+ * left alone and a STORE_OP_WRITE is journaled for it: the next push sends
+ * it again.
+ *
+ * Commit: only after the remote call exited 0, the ledger changes and the
+ * new cursor (the last journal seq planned) are written in ONE store
+ * transaction. On any failure the ledger and cursor are untouched; the
+ * push is re-planned and retried after a backoff.
+ *
+ * Host files are read through root_fd only (openat, O_NOFOLLOW on every
+ * component): never through the mountpoint, never following symlinks.
+ */
+
+/* Progress of one push attempt (for a progress bar). */
+struct sync_push_progress {
+	int64_t files_done, files_total;	/* uploads */
+	int64_t bytes_done, bytes_total;	/* upload content bytes */
+	const char *path;	/* file being sent (NULL between files) */
+};
+
+struct sync_push_config {
+	/* Retries after a failed attempt: 0 = 3, < 0 = none. */
+	int retries;
+	/* Delays before retry 1, 2, ...: the list when given (its last value
+	 * repeats), else backoff_ms doubling (0 = 2000: 2 s, 4 s, 8 s). */
+	const int *backoff_list;
+	size_t backoff_count;
+	int backoff_ms;
+	/* Paths never pushed (e.g. gitignore patterns): return true to skip
+	 * relpath; a skipped directory skips its whole subtree. Skipped paths
+	 * are neither uploaded nor deleted on the sandbox. May be NULL. */
+	bool (*ignore)(const char *relpath, bool is_dir, void *arg);
+	void *ignore_arg;
+	/* Called from the pushing thread after every chunk sent and file
+	 * finished. May be NULL. */
+	void (*progress)(const struct sync_push_progress *p, void *arg);
+	void *progress_arg;
+	/* Polled between chunks and during backoff: non-zero aborts the
+	 * attempt (remote command killed, nothing committed): -EINTR. */
+	const volatile int *cancel;
+};
+
+struct sync_push_stats {
+	int64_t entries;	/* journal entries replayed */
+	int64_t cursor;		/* cursor after the push (unchanged on failure) */
+	int64_t uploaded;	/* files and symlinks sent */
+	int64_t skipped;	/* compared and found equal to the ledger */
+	int64_t renamed;	/* remote renames (a directory counts once) */
+	int64_t deleted;	/* remote deletions (a subtree counts once) */
+	int64_t mkdirs;
+	int64_t chmods;		/* mode-only changes */
+	int64_t changed_during_upload;	/* re-journaled, sent next time */
+	int64_t bytes_sent;	/* file content bytes in the tar */
+	int64_t bytes_out;	/* everything written to the transport */
+	int attempts;		/* attempts used (1 = no retry) */
+	char error[256];	/* last failure ("" on success) */
+};
+
+/*
+ * Push sandbox `sandbox_id` (a store sandbox) through transport `t`, reading
+ * the host tree from root_fd (a directory fd of the backing tree). cfg and
+ * stats may be NULL. Blocks until done (the retries included). Not to be
+ * run concurrently for the same sandbox (the engine guarantees that);
+ * different sandboxes may push in parallel.
+ * Returns 0, -EINTR (cancelled), or the last attempt's error
+ * (transport errno, -EIO when the remote command failed, ...).
+ */
+int sync_push_run(struct store *st, int64_t sandbox_id, struct transport *t,
+		  int root_fd, const struct sync_push_config *cfg,
+		  struct sync_push_stats *stats);
 
 /* ==== pull engine (sync-back) ========================================== */
 /* (owned by the pull work: three-way apply, hostile-input checks) */

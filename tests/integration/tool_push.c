@@ -6,9 +6,24 @@
  *   tool_push stream URL SCRIPT N     run SCRIPT N times over one transport,
  *                                     print the median latency in ms
  *
+ *   tool_push sandbox DB NAME URL     add a sandbox to the store at DB
+ *   tool_push j DB OP PATH [PATH2]    append one journal entry (op names as
+ *                                     `hermes-fsctl log`: write, rename, ...)
+ *   tool_push j DB -                  the same, one "OP\tPATH[\tPATH2]" per
+ *                                     line of stdin
+ *   tool_push push DB NAME ROOT [--retries N] [--backoff MS]
+ *                  [--mutate RELPATH] [--ignore BASENAME]
+ *                                     sync_push_run; prints its stats as
+ *                                     key=value; exit 1 on failure.
+ *                                     --mutate appends to RELPATH (and
+ *                                     journals it) while it is being sent.
+ *   tool_push ledger DB NAME          ledger rows: type mode size sha path
+ *   tool_push cursor DB NAME          the sandbox's cursor
+ *
  * Errors go to stderr as one line; exit 2 on a transport failure.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +128,213 @@ static int cmd_stream(const char *url, const char *script, int n)
 	return 0;
 }
 
+static struct store *open_store(const char *db)
+{
+	struct store *st;
+	int r = store_open(db, &st);
+
+	if (r < 0) {
+		fprintf(stderr, "tool_push: store %s: %s\n", db, strerror(-r));
+		return NULL;
+	}
+	return st;
+}
+
+static int64_t sandbox_id(struct store *st, const char *name)
+{
+	struct store_sandbox sb;
+	int64_t id;
+
+	if (store_sandbox_get(st, name, &sb) < 0) {
+		fprintf(stderr, "tool_push: no sandbox %s\n", name);
+		return -1;
+	}
+	id = sb.id;
+	store_sandbox_release(&sb);
+	return id;
+}
+
+static int journal_one(struct store *st, char *op, char *path, char *path2)
+{
+	struct store_entry e = { .op = store_op_from_name(op), .path = path,
+				 .path2 = path2, .time_ns = store_now_ns() };
+
+	if (!e.op) {
+		fprintf(stderr, "tool_push: unknown op %s\n", op);
+		return -EINVAL;
+	}
+	return store_journal_append(st, &e, NULL);
+}
+
+static int cmd_journal(struct store *st, int argc, char **argv)
+{
+	char line[8192];
+	int r = 0;
+
+	if (argc >= 5)
+		r = journal_one(st, argv[3], argv[4], argc > 5 ? argv[5] : NULL);
+	else
+		while (r == 0 && fgets(line, sizeof(line), stdin)) {
+			char *op, *p1, *p2, *save = NULL;
+
+			line[strcspn(line, "\n")] = '\0';
+			op = strtok_r(line, "\t", &save);
+			p1 = strtok_r(NULL, "\t", &save);
+			p2 = strtok_r(NULL, "\t", &save);
+			if (op && p1)
+				r = journal_one(st, op, p1, p2);
+		}
+	return r ? r : store_journal_sync(st);
+}
+
+struct push_opts {
+	int root_fd;
+	const char *mutate;
+	bool mutated;
+	const char *ignore;
+	struct store *st;
+};
+
+static void on_progress(const struct sync_push_progress *p, void *arg)
+{
+	struct push_opts *o = arg;
+	struct store_entry e = { .op = STORE_OP_WRITE };
+	int fd;
+
+	if (!o->mutate || o->mutated || !p->path || strcmp(p->path, o->mutate))
+		return;
+	o->mutated = true;
+	fd = openat(o->root_fd, o->mutate, O_WRONLY | O_APPEND);
+	if (fd < 0 || write(fd, "mutated\n", 8) != 8)
+		fprintf(stderr, "tool_push: mutate %s failed\n", o->mutate);
+	if (fd >= 0)
+		close(fd);
+	e.path = o->mutate;
+	e.time_ns = store_now_ns();
+	store_journal_append(o->st, &e, NULL);
+}
+
+static bool on_ignore(const char *rel, bool is_dir, void *arg)
+{
+	const struct push_opts *o = arg;
+	const char *base = strrchr(rel, '/');
+
+	return o->ignore && !strcmp(base ? base + 1 : rel, o->ignore);
+}
+
+static void print_stats(int r, const struct sync_push_stats *s)
+{
+	printf("rc=%d entries=%lld uploaded=%lld skipped=%lld renamed=%lld "
+	       "deleted=%lld mkdirs=%lld chmods=%lld changed=%lld bytes_sent=%lld "
+	       "bytes_out=%lld attempts=%d cursor=%lld\n", r,
+	       (long long)s->entries, (long long)s->uploaded, (long long)s->skipped,
+	       (long long)s->renamed, (long long)s->deleted, (long long)s->mkdirs,
+	       (long long)s->chmods, (long long)s->changed_during_upload,
+	       (long long)s->bytes_sent, (long long)s->bytes_out, s->attempts,
+	       (long long)s->cursor);
+	if (r)
+		fprintf(stderr, "tool_push: push failed: %s\n", s->error);
+}
+
+static int cmd_push(struct store *st, int argc, char **argv)
+{
+	struct sync_push_config cfg = { .retries = -1, .backoff_ms = 50 };
+	struct push_opts o = { .st = st };
+	struct sync_push_stats stats;
+	struct store_sandbox sb;
+	struct transport *t = NULL;
+	int r;
+
+	for (int i = 5; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--retries"))
+			cfg.retries = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--backoff"))
+			cfg.backoff_ms = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--mutate"))
+			o.mutate = argv[i + 1];
+		else if (!strcmp(argv[i], "--ignore"))
+			o.ignore = argv[i + 1];
+	}
+	cfg.progress = on_progress;
+	cfg.progress_arg = &o;
+	cfg.ignore = on_ignore;
+	cfg.ignore_arg = &o;
+	if (store_sandbox_get(st, argv[3], &sb) < 0) {
+		fprintf(stderr, "tool_push: no sandbox %s\n", argv[3]);
+		return -ENOENT;
+	}
+	o.root_fd = open(argv[4], O_RDONLY | O_DIRECTORY);
+	r = o.root_fd < 0 ? -errno : transport_open(sb.url, NULL, &t);
+	if (r < 0) {
+		fprintf(stderr, "tool_push: open %s: %s\n", sb.url,
+			transport_open_error());
+		print_stats(r, &(struct sync_push_stats){ .attempts = 0 });
+	} else {
+		r = sync_push_run(st, sb.id, t, o.root_fd, &cfg, &stats);
+		print_stats(r, &stats);
+	}
+	transport_close(t);
+	if (o.root_fd >= 0)
+		close(o.root_fd);
+	store_sandbox_release(&sb);
+	return r;
+}
+
+static int print_row(const struct store_ledger_row *row, void *arg)
+{
+	printf("%d %o %lld ", row->type, row->mode, (long long)row->size);
+	for (int i = 0; i < STORE_SHA256_LEN; i++)
+		printf("%02x", row->sha256[i]);
+	printf(" %s\n", row->path);
+	return 0;
+}
+
+/* The store-backed commands; -ENOSYS when argv is none of them. */
+static int store_cmd(int argc, char **argv)
+{
+	struct store *st;
+	int64_t id, cur;
+	int r = -ENOSYS;
+
+	if (!strcmp(argv[1], "sandbox") && argc == 5) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = store_sandbox_add(st, argv[3], argv[4], NULL);
+	} else if (!strcmp(argv[1], "j") && argc >= 4) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = cmd_journal(st, argc, argv);
+	} else if (!strcmp(argv[1], "push") && argc >= 5) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = cmd_push(st, argc, argv);
+	} else if ((!strcmp(argv[1], "ledger") || !strcmp(argv[1], "cursor")) &&
+		   argc == 4) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = id = sandbox_id(st, argv[3]);
+		if (id >= 0 && argv[1][0] == 'l')
+			r = store_ledger_foreach(st, id, NULL, print_row, NULL);
+		else if (id >= 0 && (r = store_sandbox_cursor_get(st, id, &cur)) == 0)
+			printf("%lld\n", (long long)cur);
+	} else {
+		return -ENOSYS;
+	}
+	store_close(st);
+	return r < 0 ? r : 0;
+}
+
 int main(int argc, char **argv)
 {
+	int r;
+
+	if (argc >= 3 && (r = store_cmd(argc, argv)) != -ENOSYS)
+		return r < 0 ? 1 : 0;
 	if (argc == 4 && !strcmp(argv[1], "run"))
 		return cmd_run(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "stream"))
 		return cmd_stream(argv[2], argv[3], atoi(argv[4]));
-	fprintf(stderr, "usage: tool_push run URL SCRIPT | stream URL SCRIPT N\n");
+	fprintf(stderr, "usage: tool_push run URL SCRIPT | stream URL SCRIPT N | "
+		"sandbox|j|push|ledger|cursor DB ... (see the source)\n");
 	return 2;
 }

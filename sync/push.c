@@ -1,0 +1,224 @@
+/*
+ * push.c — one push: plan, send in one remote call, then commit ledger rows
+ * and cursor in one store transaction. Retried (re-planned) with backoff.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sync/push_int.h"
+
+/*
+ * Set when an attempt may have changed the sandbox without committing:
+ * the next plan then re-sends every dirty path instead of trusting the
+ * ledger (e.g. a file moved into place before the connection dropped,
+ * then reverted on the host to what the ledger says).
+ */
+static void uncertain_key(int64_t sb, char *key, size_t n)
+{
+	snprintf(key, n, "sandbox.%lld.push_uncertain", (long long)sb);
+}
+
+static bool is_uncertain(struct store *st, int64_t sb)
+{
+	char key[64], *v = NULL;
+	bool on;
+
+	uncertain_key(sb, key, sizeof(key));
+	on = store_meta_get(st, key, &v) == 0;
+	free(v);
+	return on;
+}
+
+static int commit_ops(struct store *st, int64_t sb, const struct push_plan *p)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < p->nops; i++) {
+		const struct push_op *o = &p->ops[i];
+
+		if (o->kind == PUSH_OP_RM)
+			r = store_ledger_delete(st, sb, o->a, true);
+		else
+			r = store_ledger_rename(st, sb, o->a, o->b);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r;
+}
+
+static int commit_items(struct store *st, int64_t sb, const struct push_plan *p)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < p->nitems; i++) {
+		const struct push_item *it = &p->items[i];
+		struct store_ledger_row row = it->row;
+
+		if (it->act == PUSH_DELETE) {
+			r = store_ledger_delete(st, sb, it->path, true);
+			if (r == -ENOENT)
+				r = 0;
+			continue;
+		}
+		if (it->torn)
+			continue;	/* remote unchanged: its row still holds */
+		row.path = it->path;
+		r = store_ledger_put(st, sb, &row);
+	}
+	return r;
+}
+
+static int commit(struct store *st, int64_t sb, const struct push_plan *p,
+		  bool uncertain)
+{
+	char key[64];
+	int r = store_tx_begin(st);
+
+	if (r < 0)
+		return r;
+	r = commit_ops(st, sb, p);
+	if (r == 0)
+		r = commit_items(st, sb, p);
+	if (r == 0)
+		r = store_sandbox_cursor_set(st, sb, p->cursor);
+	if (r == 0 && p->marker) {
+		snprintf(key, sizeof(key), "sandbox.%lld.marker", (long long)sb);
+		r = store_meta_set(st, key, p->marker);
+	}
+	if (r == 0 && uncertain) {
+		uncertain_key(sb, key, sizeof(key));
+		r = store_meta_set(st, key, NULL);
+	}
+	if (r == 0)
+		return store_tx_commit(st);
+	store_tx_rollback(st);
+	return r;
+}
+
+/* Files torn while read are journaled again so the next push sends them. */
+static void rejournal(struct store *st, const struct push_plan *p)
+{
+	for (size_t i = 0; i < p->nitems; i++) {
+		struct store_entry e = { .op = STORE_OP_WRITE };
+
+		if (p->items[i].act != PUSH_UPLOAD || !p->items[i].torn)
+			continue;
+		e.path = p->items[i].path;
+		e.time_ns = store_now_ns();
+		store_journal_append(st, &e, NULL);
+	}
+}
+
+static void count(struct sync_push_stats *s, const struct push_plan *p)
+{
+	s->entries = p->entries;
+	s->skipped = p->skipped;
+	s->renamed = p->renamed;
+	for (size_t i = 0; i < p->nitems; i++) {
+		switch (p->items[i].act) {
+		case PUSH_DELETE: s->deleted++; break;
+		case PUSH_MKDIR: s->mkdirs++; break;
+		case PUSH_CHMOD: s->chmods++; break;
+		default: break;
+		}
+	}
+}
+
+static int attempt(struct store *st, int64_t sb, struct transport *t,
+		   int root_fd, const struct sync_push_config *cfg,
+		   struct sync_push_stats *stats)
+{
+	struct push_plan p;
+	bool uncertain = is_uncertain(st, sb), started = false;
+	char key[64];
+	int r;
+
+	r = push_plan_build(st, sb, root_fd, cfg, uncertain, &p);
+	if (r < 0) {
+		snprintf(stats->error, sizeof(stats->error), "planning failed: %s",
+			 strerror(-r));
+		return r;
+	}
+	count(stats, &p);
+	if (!push_plan_empty(&p))
+		r = push_send(t, root_fd, &p, cfg, stats, &started);
+	if (r == 0)
+		r = commit(st, sb, &p, uncertain);
+	if (r == 0) {
+		stats->cursor = p.cursor;
+		rejournal(st, &p);
+	} else if (started && !uncertain) {
+		uncertain_key(sb, key, sizeof(key));
+		store_meta_set(st, key, "1");
+	}
+	push_plan_release(&p);
+	return r;
+}
+
+static int delay_ms(const struct sync_push_config *cfg, int retry)
+{
+	int ms = cfg->backoff_ms > 0 ? cfg->backoff_ms : 2000;
+
+	if (cfg->backoff_list && cfg->backoff_count)
+		return cfg->backoff_list[(size_t)retry < cfg->backoff_count ?
+					 (size_t)retry : cfg->backoff_count - 1];
+	for (int i = 0; i < retry && ms < 3600 * 1000; i++)
+		ms *= 2;
+	return ms;
+}
+
+static bool is_cancelled(const struct sync_push_config *cfg)
+{
+	return cfg->cancel && *cfg->cancel;
+}
+
+static void sleep_ms(const struct sync_push_config *cfg, int ms)
+{
+	for (int t = 0; t < ms && !is_cancelled(cfg); t += 20)
+		usleep(20 * 1000);
+}
+
+static bool retryable(int r)
+{
+	return r != -EINTR && r != -ENOMEM && r != -EINVAL && r != -ENOENT;
+}
+
+int sync_push_run(struct store *st, int64_t sandbox_id, struct transport *t,
+		  int root_fd, const struct sync_push_config *cfg,
+		  struct sync_push_stats *stats)
+{
+	static const struct sync_push_config defaults;
+	struct sync_push_stats local;
+	int retries, r;
+
+	if (!cfg)
+		cfg = &defaults;
+	if (!stats)
+		stats = &local;
+	memset(stats, 0, sizeof(*stats));
+	retries = cfg->retries == 0 ? 3 : cfg->retries < 0 ? 0 : cfg->retries;
+	for (int i = 0;; i++) {
+		int64_t bytes_out = stats->bytes_out, bytes_sent = stats->bytes_sent;
+
+		memset(stats, 0, sizeof(*stats));
+		stats->bytes_out = bytes_out;	/* traffic adds up over attempts */
+		stats->bytes_sent = bytes_sent;
+		stats->attempts = i + 1;
+		r = attempt(st, sandbox_id, t, root_fd, cfg, stats);
+		if (r == 0 || !retryable(r) || i >= retries || is_cancelled(cfg))
+			break;
+		sleep_ms(cfg, delay_ms(cfg, i));
+	}
+	if (r == 0)
+		stats->error[0] = '\0';
+	else if (!stats->error[0])
+		snprintf(stats->error, sizeof(stats->error), "%s", strerror(-r));
+	if (is_cancelled(cfg) && r < 0)
+		r = -EINTR;
+	if (r < 0)
+		store_sandbox_cursor_get(st, sandbox_id, &stats->cursor);
+	return r;
+}

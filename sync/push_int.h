@@ -1,0 +1,127 @@
+/*
+ * push_int.h — private to the push engine (sync/push*.c): a small string
+ * map, host access through root_fd, the planner, the tar sender.
+ */
+#ifndef HERMES_PUSH_INT_H
+#define HERMES_PUSH_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store/store.h"
+#include "sync/sync.h"
+
+/* ---- string map (push_map.c): chained hash, keys owned ----------------- */
+
+struct push_mapent {
+	char *key;
+	void *val;
+	struct push_mapent *next;
+};
+
+struct push_map {
+	struct push_mapent **b;
+	size_t nb, n;
+};
+
+void *push_map_get(const struct push_map *m, const char *key, bool *found);
+/* Insert or replace; the key is copied. */
+int push_map_put(struct push_map *m, const char *key, void *val);
+/* Remove; returns the old value (NULL when absent). */
+void *push_map_del(struct push_map *m, const char *key);
+/* Keys equal to prefix or below it ("" = all), malloc'd array of borrowed
+ * keys, sorted (strcmp). */
+int push_map_prefix(const struct push_map *m, const char *prefix,
+		    const char ***out, size_t *n);
+/* Free every entry; free_val (may be NULL) is called on each value. */
+void push_map_clear(struct push_map *m, void (*free_val)(void *));
+/* True when path equals prefix or lies below it ("" holds everything). */
+bool push_path_under(const char *path, const char *prefix);
+
+/* ---- host tree through root_fd (push_host.c) --------------------------- */
+
+struct push_host {
+	int root_fd;
+	char *dir;		/* relpath of the cached parent directory */
+	int dir_fd;		/* -1 when none */
+};
+
+void push_host_init(struct push_host *h, int root_fd);
+void push_host_release(struct push_host *h);
+/* lstat rel; -ENOENT when it or a parent is missing, or a parent is not a
+ * directory or is a symlink (never followed). "" is the root itself. */
+int push_host_lstat(struct push_host *h, const char *rel, struct stat *st);
+/* Open a regular file for reading (O_NOFOLLOW everywhere). */
+int push_host_open(struct push_host *h, const char *rel, int *fd);
+int push_host_readlink(struct push_host *h, const char *rel, char **target);
+/* Every entry below directory rel (not rel itself), depth first; the
+ * callback's non-zero return stops the walk. Directories for which
+ * skip_dir returns true are reported but not entered. */
+typedef int (*push_walk_fn)(const char *rel, const struct stat *st, void *arg);
+int push_host_walk(struct push_host *h, const char *rel, push_walk_fn fn,
+		   void *arg);
+/* SHA-256 of a whole fd's content from offset 0. */
+int push_sha_fd(int fd, uint8_t out[STORE_SHA256_LEN], int64_t *size);
+int push_sha_buf(const void *p, size_t n, uint8_t out[STORE_SHA256_LEN]);
+
+/* ---- plan (push_plan.c) ------------------------------------------------- */
+
+enum push_opkind { PUSH_OP_MV = 1, PUSH_OP_RM };
+
+/* Ordered remote steps from the journal's renames. */
+struct push_op {
+	int kind;
+	char *a, *b;		/* MV a -> b; RM a */
+	bool mkparent;		/* MV: parent of b may not exist yet */
+};
+
+enum push_act { PUSH_DELETE = 1, PUSH_MKDIR, PUSH_UPLOAD, PUSH_CHMOD };
+
+struct push_item {
+	char *path;
+	int act;
+	struct store_ledger_row row;	/* what the ledger gets (row.path unused) */
+	char *target;			/* symlink target (uploads of links) */
+	bool torn;			/* changed while read: not applied */
+};
+
+struct push_plan {
+	struct push_op *ops;
+	size_t nops, capops;
+	struct push_item *items;	/* sorted by path */
+	size_t nitems, capitems;
+	int64_t cursor;			/* cursor to commit */
+	int64_t entries, skipped, renamed;
+	int64_t files_total, bytes_total;
+	char *marker;			/* non-NULL: first push writes it */
+};
+
+/*
+ * Plan the push of sandbox sb: journal since its cursor (a full walk when
+ * the cursor is 0), against its ledger, the host tree at root_fd. With
+ * force, every dirty path is re-sent/re-asserted (a previous attempt may
+ * have changed the remote without a ledger commit).
+ */
+int push_plan_build(struct store *st, int64_t sb, int root_fd,
+		    const struct sync_push_config *cfg, bool force,
+		    struct push_plan *out);
+void push_plan_release(struct push_plan *p);
+bool push_plan_empty(const struct push_plan *p);
+
+/* ---- transfer (push_send.c) ---------------------------------------------- */
+
+/*
+ * One remote call: stream the uploads as a tar into `tar -x` in a fresh
+ * stage dir, then the apply script. Fills rows of uploads (hash of the
+ * bytes sent) and marks torn items. *started is set once the remote
+ * command ran (the remote may have changed).
+ */
+int push_send(struct transport *t, int root_fd, struct push_plan *p,
+	      const struct sync_push_config *cfg, struct sync_push_stats *stats,
+	      bool *started);
+/* The apply script (also used by unit tests). malloc'd. */
+char *push_script(const struct push_plan *p, const char *stage);
+
+#endif /* HERMES_PUSH_INT_H */
