@@ -3,7 +3,7 @@
 # and cmd: transports: after every push each sandbox equals the host byte
 # for byte, with modes and symlinks; renames do not re-send content.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/push_lib.sh"
+source "$(dirname "$0")/lib_push.sh"
 DB=$T/store.db HOST=$T/host
 mkdir -p "$HOST" "$T/loc" "$T/cmd"
 "$TOOL" sandbox "$DB" loc "local:$T/loc" || fail "add loc"

@@ -1,4 +1,4 @@
-# push_lib.sh — helpers for push tests: a host tree changed by random
+# lib_push.sh — helpers for push tests: a host tree changed by random
 # operations, each journaled with tool_push as the mount would.
 # Source after lib.sh. Uses $TOOL, $DB, $HOST.
 TOOL=$HERMES_BUILD/itests/tool_push
