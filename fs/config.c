@@ -24,7 +24,7 @@ struct config {
 
 static const char *const known_keys[] = {
 	"retry", "conflict", "max-total-bytes", "max-files", "max-file-size",
-	"parallel", "accept-new-host-keys", "identity", "known-hosts",
+	"parallel", "auto-push", "accept-new-host-keys", "identity", "known-hosts",
 	"ignore", NULL,
 };
 

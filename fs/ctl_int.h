@@ -98,6 +98,7 @@ int ctl_mount_find(const char *path, char **mountpoint, char **state_dir);
  *   max-files = 200000
  *   max-file-size = 1G
  *   parallel = 4               sandboxes pushed at once
+ *   auto-push = yes            push in the background as the journal grows
  *   accept-new-host-keys = no  record unknown SSH host keys (yes/no)
  *   identity = ~/.ssh/id_ed25519
  *   known-hosts = ~/.ssh/known_hosts

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs/ctl_int.h"
+#include "fs/daemon_int.h"
 #include "fs/fs.h"
 #include "store/store.h"
 #include "sync/sync.h"
@@ -194,6 +195,24 @@ static void detach_done(int fd)
 	close(fd);
 }
 
+static void load_config(struct config **cfg)
+{
+	char err[512], *path = config_default_path();
+	int r;
+
+	if (!path)
+		die(1, "cannot locate the config file (set HOME)");
+	r = config_load(path, cfg, err, sizeof(err));
+	free(path);
+	if (r < 0)
+		die(CTL_EXIT_USAGE, "%s", err);
+}
+
+static void request_stop(struct daemon *d)
+{
+	fs_stop(d->fs);
+}
+
 static void open_store(struct opts *o, struct store **st)
 {
 	char path[PATH_MAX + 16];
@@ -238,10 +257,13 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	struct store *st = NULL;
 	struct fs *fs = NULL;
+	struct config *conf = NULL;
+	struct daemon d = { .request_stop = request_stop };
 	char fsname[PATH_MAX + 16];
 	int r, notify = -1;
 
 	parse_args(argc, argv, &o);
+	load_config(&conf);
 	setup_state_dir(&o);
 	if (chdir("/") < 0)
 		die(1, "chdir /: %s", strerror(errno));
@@ -260,12 +282,32 @@ int main(int argc, char **argv)
 		die(1, "rescanning the backing tree: %s", strerror(-r));
 	}
 
-	/* ---- services (control socket, sync) start here ---- */
+	/* Control socket and background pushes (they need the journal). */
+	d.state_dir = o.state_dir;
+	d.mountpoint = o.mountpoint;
+	d.backing = o.backing;
+	d.st = st;
+	d.fs = fs;
+	d.root_fd = fs_root_fd(fs);
+	d.cfg = conf;
+	hlog_init("hermesfs", !o.foreground, HLOG_INFO);
+	if (st && (r = daemon_services_start(&d)) < 0) {
+		daemon_services_stop(&d);
+		fs_free(fs);
+		die(1, "starting the control socket in %s: %s", o.state_dir,
+		    strerror(-r));
+	}
+	hlog(HLOG_INFO, "serving %s (backing %s, state %s)", o.mountpoint,
+	    o.backing, o.state_dir);
 
 	detach_done(notify);
 	r = fs_run(fs);
 
-	/* ---- services stop here (the mount is gone, the store still open) ---- */
+	/* The mount is gone: finish requests in flight (a flush completes its
+	 * transaction), then stop pushing. The store is still open. */
+	if (st)
+		daemon_services_stop(&d);
+	hlog(HLOG_INFO, "unmounted %s", o.mountpoint);
 
 	if (st) {
 		if (fs_snapshot_save(st, fs_root_fd(fs)) == 0 && r == 0)
@@ -273,6 +315,7 @@ int main(int argc, char **argv)
 	}
 	fs_free(fs);
 	store_close(st);
+	config_free(conf);
 	free(o.sandboxes);
 	return r < 0 ? 1 : 0;
 }
