@@ -285,4 +285,113 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 		  int root_fd, const struct sync_pull_config *cfg,
 		  struct sync_pull_stats *stats);
 
+/* ==== sync engine: every sandbox, push + pull, background ============= */
+
+/*
+ * The engine owns, per sandbox of the store (re-read on every call, so
+ * `sandbox add/rm` take effect at once): an open transport (opened on
+ * first use, closed after any error and reopened on the next call), a
+ * lock so a push and a pull of the same sandbox never overlap, and the
+ * status shown by `hermes-fsctl status`. Pulls of all sandboxes are also
+ * serialized process-wide (they write the host tree). Pushes of different
+ * sandboxes run in parallel on a bounded pool of threads.
+ *
+ * Threading: every function may be called from any thread, concurrently
+ * (the daemon's control-socket handlers, exec's before-run hook and the
+ * background thread). Calls block until their work is done; status never
+ * blocks on a running push or pull.
+ *
+ * Errors: functions return 0 or a negative errno (-ENOENT: no sandbox of
+ * that name); sync_engine_error() gives the one-line reason.
+ */
+struct sync_engine;
+
+struct sync_engine_config {
+	/* Defaults for every sandbox. push.cancel and pull.cancel are owned
+	 * by the engine (set on sync_engine_stop/free). */
+	struct sync_push_config push;
+	struct sync_pull_config pull;
+	/* Optional per-sandbox overrides: called before each push or pull
+	 * with copies of the defaults above (e.g. a [sandbox NAME] section of
+	 * the config file: retry schedule, conflict policy, caps, ignores). */
+	void (*configure)(const char *name, struct sync_push_config *push,
+			  struct sync_pull_config *pull, void *arg);
+	void *configure_arg;
+	/* Called after every push and pull (worker thread): for logs. */
+	void (*on_done)(const char *name, bool is_pull, int rc,
+			const char *error, void *arg);
+	void *on_done_arg;
+	int pool_size;		/* parallel pushes; 0 = 4 */
+	int poll_ms;		/* background poll of the journal head; 0 = 200 */
+	int max_backoff_ms;	/* background retry delay cap; 0 = 60000 */
+	struct transport_opts topts;	/* for every transport_open (strings
+					 * must outlive the engine) */
+};
+
+/*
+ * New engine over store st and the host tree at root_fd (both borrowed:
+ * they must outlive the engine). cfg is copied; NULL = defaults.
+ */
+int sync_engine_new(struct store *st, int root_fd,
+		    const struct sync_engine_config *cfg,
+		    struct sync_engine **out);
+/* Stop the background thread, wait for running work, close transports. */
+void sync_engine_free(struct sync_engine *e);	/* NULL ok */
+
+/* Push sandbox `name`, or all of them in parallel (NULL). Uses the
+ * configured retries/backoff. Returns the first error. */
+int sync_engine_push(struct sync_engine *e, const char *name);
+/* Pull (sync-back) sandbox `name`, or all of them one after another. */
+int sync_engine_pull(struct sync_engine *e, const char *name);
+/* The teardown call: push, then pull, of `name` or all. What the pull
+ * journaled reaches the OTHER sandboxes through the background thread or
+ * their next push. The pull runs even when the push failed (nothing the
+ * sandbox holds is left behind at teardown). Returns the first error. */
+int sync_engine_flush(struct sync_engine *e, const char *name);
+/* Before a remote command on `name`: push if and only if the journal head
+ * is past its cursor (O(1) when nothing is pending). */
+int sync_engine_push_if_needed(struct sync_engine *e, const char *name);
+
+/* Background thread: polls the durable journal head every poll_ms and
+ * pushes to every sandbox that is behind, one attempt at a time, backing
+ * off per sandbox after errors (push backoff doubling up to
+ * max_backoff_ms). Prunes the journal below the lowest cursor. */
+int sync_engine_start_background(struct sync_engine *e);
+/* Stop it (cancels a running background push) and wait. Idempotent. */
+void sync_engine_stop(struct sync_engine *e);
+
+enum sync_sandbox_state {
+	SYNC_SB_IDLE = 0,
+	SYNC_SB_PUSHING,
+	SYNC_SB_PULLING,
+	SYNC_SB_ERROR,		/* the last push or pull failed: see last_error */
+};
+/* "idle", "pushing", "pulling", "error". */
+const char *sync_sandbox_state_name(enum sync_sandbox_state s);
+
+struct sync_sandbox_status {
+	char *name, *url;
+	int64_t id;
+	enum sync_sandbox_state state;
+	char *last_error;		/* "" when the last operation succeeded */
+	int64_t cursor;
+	int64_t pending;		/* durable journal entries after the cursor */
+	int64_t last_push_ns;		/* wall clock at the end; 0 = never */
+	int64_t last_push_dur_ns;
+	int64_t last_pull_ns, last_pull_dur_ns;
+	struct sync_push_progress progress;	/* while pushing (path NULL) */
+	struct sync_push_stats last_push;	/* of the last push that ran */
+	int64_t last_pull_applied, last_pull_conflicts, last_pull_refused;
+	int64_t next_retry_ns;		/* background retry time; 0 = none */
+};
+
+/* Snapshot of every sandbox (ordered by name). Never waits for a push. */
+int sync_engine_status(struct sync_engine *e,
+		       struct sync_sandbox_status **out, size_t *n);
+void sync_engine_status_free(struct sync_sandbox_status *v, size_t n);
+/* Copy the last error of `name` (NULL: the first sandbox in error) into
+ * buf; "" when none. Returns 0 or -ENOENT. */
+int sync_engine_error(struct sync_engine *e, const char *name, char *buf,
+		      size_t len);
+
 #endif /* HERMES_SYNC_H */

@@ -19,6 +19,13 @@
  *                                     journals it) while it is being sent.
  *   tool_push ledger DB NAME          ledger rows: type mode size sha path
  *   tool_push cursor DB NAME          the sandbox's cursor
+ *   tool_push engine DB ROOT ACTION [NAME]
+ *                                     the sync engine: ACTION is push, pull,
+ *                                     flush or ifneeded; or `bg MS`: run the
+ *                                     background thread until every sandbox
+ *                                     is caught up or in error, or MS ms
+ *                                     passed. Prints
+ *                                     one status line per sandbox.
  *
  * Errors go to stderr as one line; exit 2 on a transport failure.
  */
@@ -289,6 +296,83 @@ static int print_row(const struct store_ledger_row *row, void *arg)
 	return 0;
 }
 
+static void print_status(struct sync_engine *e)
+{
+	struct sync_sandbox_status *v;
+	size_t n;
+
+	if (sync_engine_status(e, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		printf("%s state=%s pending=%lld cursor=%lld uploaded=%lld "
+		       "bytes_sent=%lld pulled=%lld error=%s\n", v[i].name,
+		       sync_sandbox_state_name(v[i].state), (long long)v[i].pending,
+		       (long long)v[i].cursor, (long long)v[i].last_push.uploaded,
+		       (long long)v[i].last_push.bytes_sent,
+		       (long long)v[i].last_pull_applied, v[i].last_error);
+	sync_engine_status_free(v, n);
+}
+
+/* Background until every sandbox is caught up or in error (or ms passed). */
+static int engine_bg(struct sync_engine *e, int ms)
+{
+	int r = sync_engine_start_background(e);
+
+	for (int waited = 0; r == 0 && waited < ms; waited += 50) {
+		struct sync_sandbox_status *v;
+		size_t n, busy = 0;
+
+		usleep(50 * 1000);
+		if (sync_engine_status(e, &v, &n) < 0)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			busy += (v[i].pending > 0 && v[i].state != SYNC_SB_ERROR) ||
+				v[i].state == SYNC_SB_PUSHING;
+		sync_engine_status_free(v, n);
+		if (!busy)
+			break;
+	}
+	sync_engine_stop(e);
+	return r;
+}
+
+static int cmd_engine(struct store *st, int argc, char **argv)
+{
+	struct sync_engine_config cfg = { .push = { .retries = -1 },
+					  .pull = { .retries = -1 } };
+	const char *act = argv[4], *name = argc > 5 ? argv[5] : NULL;
+	struct sync_engine *e;
+	char err[256];
+	int fd = open(argv[3], O_RDONLY | O_DIRECTORY), r;
+
+	if (fd < 0)
+		return -errno;
+	cfg.push.backoff_ms = 100;
+	r = sync_engine_new(st, fd, &cfg, &e);
+	if (r < 0)
+		return r;
+	if (!strcmp(act, "push"))
+		r = sync_engine_push(e, name);
+	else if (!strcmp(act, "pull"))
+		r = sync_engine_pull(e, name);
+	else if (!strcmp(act, "flush"))
+		r = sync_engine_flush(e, name);
+	else if (!strcmp(act, "ifneeded") && name)
+		r = sync_engine_push_if_needed(e, name);
+	else if (!strcmp(act, "bg") && name)
+		r = engine_bg(e, atoi(name));
+	else
+		r = -EINVAL;
+	printf("rc=%d\n", r);
+	if (r < 0 && sync_engine_error(e, strcmp(act, "bg") ? name : NULL,
+				       err, sizeof(err)) == 0)
+		fprintf(stderr, "tool_push: engine %s: %s\n", act, err);
+	print_status(e);
+	sync_engine_free(e);
+	close(fd);
+	return r;
+}
+
 /* The store-backed commands; -ENOSYS when argv is none of them. */
 static int store_cmd(int argc, char **argv)
 {
@@ -308,6 +392,10 @@ static int store_cmd(int argc, char **argv)
 		if (!(st = open_store(argv[2])))
 			return -EIO;
 		r = cmd_push(st, argc, argv);
+	} else if (!strcmp(argv[1], "engine") && argc >= 5) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = cmd_engine(st, argc, argv);
 	} else if ((!strcmp(argv[1], "ledger") || !strcmp(argv[1], "cursor")) &&
 		   argc == 4) {
 		if (!(st = open_store(argv[2])))
