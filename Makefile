@@ -109,3 +109,54 @@ clean:
 	rm -rf build build-san
 
 -include $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS) $(UNIT_SRCS) $(ITEST_C) $(BENCH_C) $(foreach p,$(PROGRAMS),$($(p)_MAIN)))
+
+# ==== fuzzing (tests/fuzz/; owned by the fuzz worker) ==========================
+# make fuzz      libFuzzer harnesses, built with clang into build-fuzz/: the
+#                module sources are compiled again with coverage and
+#                ASan+UBSan (not build/'s libraries) into one archive, so each
+#                harness links only the objects it uses.
+# tests/fuzz/run.sh [--replay] [HARNESS...] builds and runs them (see there).
+FUZZ_CC     ?= clang
+FUZZ_BUILD  := build-fuzz
+# UBSan stays recoverable so tests/fuzz/ubsan.supp can silence a reported,
+# not yet fixed finding; run.sh sets halt_on_error=1 for everything else.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-omit-frame-pointer
+FUZZ_BASE   := -std=gnu11 -O1 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+               -DFUSE_USE_VERSION=35 -I. $(PKG_CFLAGS) $(FUZZ_SAN) \
+               -fsanitize=fuzzer-no-link
+# Module code is warning-checked by the gcc build; clang's own warnings
+# there must not break fuzzing, so -Werror applies to the harnesses only.
+FUZZ_HARNESS_CFLAGS := $(FUZZ_BASE) -Wall -Wextra -Werror -Wno-unused-parameter
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRCS))
+FUZZ_MOD_SRCS := $(sync_SRCS) $(store_SRCS) $(exec_SRCS) \
+                 $(filter fs/config.c,$(fs_SRCS))
+FUZZ_MOD_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_MOD_SRCS))
+
+.PHONY: fuzz fuzz-build
+fuzz:
+	@tests/fuzz/run.sh --deps
+	@$(MAKE) --no-print-directory fuzz-build
+
+fuzz-build: $(FUZZ_BINS)
+
+# The build directory ignores itself (.gitignore "*"): nothing in it is source.
+$(FUZZ_BUILD)/.gitignore:
+	@mkdir -p $(dir $@) && echo '*' >$@
+
+$(FUZZ_BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c | $(FUZZ_BUILD)/.gitignore
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_HARNESS_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/%.o: %.c | $(FUZZ_BUILD)/.gitignore
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_BASE) -w -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libhermes-fuzz.a: $(FUZZ_MOD_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libhermes-fuzz.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_BUILD)/libhermes-fuzz.a $(LDLIBS)
+
+-include $(patsubst %.c,$(FUZZ_BUILD)/obj/%.d,$(FUZZ_MOD_SRCS) $(FUZZ_SRCS))
