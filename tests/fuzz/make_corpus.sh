@@ -11,7 +11,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export TZ=UTC LC_ALL=C TAR_OPTIONS=--blocking-factor=1
 rm -rf "$C"
-mkdir -p "$C"/{pull_tar,pull_list,pull_path,url,config,ignore}
+mkdir -p "$C"/{pull_tar,pull_list,pull_path,url,config,ignore,exec_marker}
 
 # ---- pull_tar: the harness requests a, b.txt, big, d/e, d/f/g, dup, empty, "x y", z
 mk_tree() {
@@ -155,4 +155,12 @@ printf '*.sock\ncache/\n!cache/keep\n/build/**/tmp\n**/node_modules\n[a-c]?.log\
     >"$C/ignore/gitignore"
 printf 'a\n/b\nc/\n\0a\nb\nx/b\nc\nc/d\nx/a/y' >"$C/ignore/plain"
 printf '[\n[!\n[]]\n[^a]\n*[\n\0[\na\n]\nb' >"$C/ignore/brackets"
+# ---- exec_marker: a command's stdout with the session's markers (nonce of
+# the harness), split, malformed, with a foreign nonce, at EOF mid-marker.
+N=0123456789abcdef0123456789abcdef
+M=$(printf '\036HERMES:')
+printf '%sP11:4242 4243\nhello\n%sE3:0 /%s' "$M$N:" "$M$N:" "tail" >"$C/exec_marker/normal"
+printf 'out\036HERMES:ffffffffffffffffffffffffffffffff:E1:0\036HER%sE99999999:x%sE:\n%sE2:0' \
+    "$M$N:" "$M$N:" "$M$N:" >"$C/exec_marker/malformed"
+printf 'binary\0\377\036\036%sP0:' "$M$N:" >"$C/exec_marker/binary-empty"
 echo "corpus: $(find "$C" -type f | wc -l) files, $(du -sk "$C" | cut -f1) KiB"
