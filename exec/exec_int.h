@@ -61,6 +61,7 @@ struct exec_script_args {
 	const char *nonce;
 	int cur, next;		/* snapshot generations: source cur, save next */
 	bool snapshot;		/* false: fallback to `bash -l`, no source */
+	bool flat;		/* bash leads its own process group (local, ssh) */
 	const char *cwd, *initial_cwd, *override;
 	const char *command;
 };
@@ -86,6 +87,7 @@ struct exec_session {
 	size_t cap;
 	int snap_timeout_ms;
 	bool local;			/* pids are ours: kill directly */
+	bool flat;			/* see exec_script.c */
 	pthread_mutex_t run_lock;	/* one exec_run at a time */
 	pthread_mutex_t lock;		/* the fields below */
 	char *dir;			/* NULL: no private dir (degraded) */

@@ -49,7 +49,7 @@ static void on_text(void *arg, const char *p, size_t n)
 	add(c, &c->out, p, n);
 }
 
-/* E payload: "status:flag:cwd" with cwd as printed by pwd (one '\n'). */
+/* E payload: "status:flag:cwd". */
 static void on_e(struct run_ctx *c, const char *p, size_t n)
 {
 	const char *end = p + n, *a, *b;
@@ -61,8 +61,6 @@ static void on_e(struct run_ctx *c, const char *p, size_t n)
 		return;
 	b = a + 3;
 	cl = (size_t)(end - b);
-	if (cl && b[cl - 1] == '\n')
-		cl--;
 	cwd = strndup(b, cl);
 	if (!cwd || strlen(cwd) != cl) {	/* no NUL can be in a path */
 		free(cwd);
@@ -292,15 +290,18 @@ static int collect(struct exec_session *s, const struct exec_request *req,
 
 /* Apply the E marker to the session and pick the status. */
 static void finish(struct exec_session *s, const struct exec_request *req,
-		   struct run_ctx *c, int next, int proc_status,
+		   struct run_ctx *c, int next, bool eof, int proc_status,
 		   struct exec_result *res)
 {
+	/* The wrapper's own exit status is the command's (in the flat shape a
+	 * signal death still runs the trap, whose $? is then stale); the E
+	 * marker's only counts when background holders kept EOF away. */
 	res->status = proc_status;
 	if (res->timed_out)
 		res->status = EXEC_STATUS_TIMEOUT;
 	else if (res->interrupted)
 		res->status = EXEC_STATUS_INTERRUPT;
-	else if (c->has_e)
+	else if (c->has_e && (!eof || proc_status < 0))
 		res->status = c->e_status;
 	if (res->timed_out || res->interrupted || !c->has_e)
 		return;
@@ -351,6 +352,7 @@ static char *build_script(struct exec_session *s, const struct exec_request *req
 	a.cur = s->gen;
 	a.next = *next = 1 - s->gen;
 	a.snapshot = s->snapshot;
+	a.flat = s->flat;
 	a.cwd = s->cwd;
 	a.initial_cwd = s->initial_cwd;
 	a.override = req->cwd_override && *req->cwd_override
@@ -388,8 +390,8 @@ static int run_locked(struct exec_session *s, const struct exec_request *req,
 	if (!rc)
 		rc = collect(s, req, c, p, res, &eof);
 	writer_join(&w);
-	if (eof)
-		transport_proc_wait(p, &status);
+	if (eof && transport_proc_wait(p, &status))
+		status = -1;
 	transport_proc_free(p);
 	if (rc) {
 		exec_set_error(s, "command output: %s", transport_error(s->t));
@@ -397,7 +399,7 @@ static int run_locked(struct exec_session *s, const struct exec_request *req,
 	}
 	if (!eof && !c->has_e && !res->timed_out && !res->interrupted)
 		return -EIO;
-	finish(s, req, c, next, status, res);
+	finish(s, req, c, next, eof, status, res);
 	return c->oom ? c->oom : results(c, res);
 }
 

@@ -2,17 +2,27 @@
  * exec_script.c — the shell scripts a session sends to the sandbox.
  *
  * One command is `sh -c` -> `exec bash -c OUTER hermes-exec CMD`. OUTER cds
- * to the tracked cwd, then starts the user's command in a background
- * subshell under `set -m`, so the subshell leads its own process group;
- * it reports "pgid outer-pid" in a P marker before the command can write
- * anything. The subshell clears the inherited environment, sources the
- * snapshot, sets an EXIT trap that saves exported variables, functions,
- * aliases (to the other snapshot generation) and then `pwd` (to a file),
- * and evals the command. `exit`, `set -e`, `set -u` only end the subshell;
- * the outer bash always survives to read the cwd file and print the E
- * marker: "status:flags:cwd" (flags: S = state saved, G = cwd gone,
- * O = override cwd unusable, - = nothing saved). Only builtins run in the
- * common path: forks are what a call costs.
+ * to the tracked cwd (126 and a G marker if it is gone), reports
+ * "pgid outer-pid" in a P marker before the command can write anything,
+ * clears the inherited environment, sources the snapshot, sets an EXIT
+ * trap and evals the command. The trap saves exported variables,
+ * functions and aliases to the other snapshot generation and reports
+ * "status:flags:cwd" (flags: S = state saved, G = cwd gone, O = override
+ * cwd unusable, - = nothing saved) in an E marker.
+ *
+ * Two shapes:
+ *  - flat (local:, ssh://): bash itself is the leader of its process group
+ *    (the local transport makes it one, sshd starts sessions with setsid),
+ *    so it runs the command directly; the E marker goes to fd 99, a copy of
+ *    the original stdout, so a command redirecting its stdout cannot lose it.
+ *  - nested (cmd:, where the group is unknown): the command runs in a
+ *    background subshell under `set -m`, which then leads its own group;
+ *    the trap writes the cwd to a file and the outer bash, which survives
+ *    `exit`, prints the E marker after `wait`.
+ * In both, `exit`, `set -e` and `set -u` still run the trap; `exec prog`
+ * or a command's own EXIT trap skip it: the status then comes from the
+ * transport and the cwd and environment stay as they were. Only builtins
+ * run in the common path: forks are what a call costs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,16 +58,27 @@ static void put_marker_e(FILE *f, const char *nonce, const char *payload)
 		"${#__h_x} \"$__h_x\"", payload, nonce);
 }
 
-static char *save_code(const char *next, const char *cwdf)
+#define DUMP "\\builtin set +eu; \\builtin umask 077; { \\builtin export -p; " \
+	"\\builtin declare -f; \\builtin alias -p; \\builtin printf " \
+	"'%%s\\n' 'shopt -s expand_aliases' 'set +e' 'set +u'; } > %s 2>/dev/null"
+
+/* EXIT trap code. nested: dump, then the cwd to a file for the outer bash.
+ * flat: dump, then the E marker to fd 99. */
+static char *save_code(const struct exec_script_args *a, const char *next,
+		       const char *cwdf)
 {
 	char *qn = q(next), *qc = q(cwdf), *s = NULL;
+	int r = -1;
 
-	if (qn && qc &&
-	    asprintf(&s, "\\builtin set +eu; \\builtin umask 077; { \\builtin export -p; "
-		     "\\builtin declare -f; \\builtin alias -p; \\builtin printf "
-		     "'%%s\\n' 'shopt -s expand_aliases' 'set +e' 'set +u'; } "
-		     "> %s 2>/dev/null && \\builtin pwd > %s 2>/dev/null",
-		     qn, qc) < 0)
+	if (qn && qc && !a->flat)
+		r = asprintf(&s, DUMP " && \\builtin printf '%%s' \"$PWD\" > %s "
+			     "2>/dev/null", qn, qc);
+	else if (qn && qc)
+		r = asprintf(&s, "__h_rc=$?; __h_f=-; " DUMP " && __h_f=S; "
+			     "LC_ALL=C; __h_x=\"$__h_rc:$__h_f:$PWD\"; "
+			     "\\builtin printf '\\036HERMES:%s:E%%d:%%s' "
+			     "${#__h_x} \"$__h_x\" >&99", qn, a->nonce);
+	if (r < 0)
 		s = NULL;
 	free(qn);
 	free(qc);
@@ -91,6 +112,22 @@ static void put_cd(FILE *f, const struct exec_script_args *a, const char *qcwd)
 	free(qov);
 }
 
+/* Clear the environment, source the snapshot, re-cd (the snapshot's PWD
+ * becomes OLDPWD), trap, eval. One { } so that aliases from the snapshot
+ * cannot change how our own lines parse: the group is parsed whole first. */
+static void put_body(FILE *f, const struct exec_script_args *a,
+		     const char *qsnap, const char *qsave)
+{
+	fputs("{\n", f);
+	if (a->snapshot) {
+		put_env_clear(f);
+		fprintf(f, "\\builtin source %s >/dev/null 2>&1\n", qsnap);
+	}
+	fprintf(f, "\\builtin cd -- \"$__h_pwd\" 2>/dev/null; \\builtin unset __h_pwd\n"
+		"\\builtin trap -- %s EXIT\n"
+		"\\builtin eval \"\\\\builtin unset __h_cmd\n$__h_cmd\"\n}", qsave);
+}
+
 static void put_outer(FILE *f, const struct exec_script_args *a,
 		      const char *snap, const char *save, const char *cwdf)
 {
@@ -99,22 +136,25 @@ static void put_outer(FILE *f, const struct exec_script_args *a,
 
 	fputs("__h_cmd=$1; set --\n", f);
 	put_cd(f, a, qcwd);
-	fprintf(f, ": > %s\n__h_pwd=$PWD\nset -m\n(\nset +m\n", qcwdf);
-	if (a->snapshot) {
-		put_env_clear(f);
-		fprintf(f, "\\builtin source %s >/dev/null 2>&1\n", qsnap);
+	fputs("__h_pwd=$PWD\n", f);
+	if (a->flat) {
+		fprintf(f, "exec 99>&1\n__h_x=\"$$ $$\"; \\builtin printf "
+			"'\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"; "
+			"\\builtin unset __h_x\n", a->nonce);
+		put_body(f, a, qsnap, qsave);
+		fputs("\n", f);
+		goto out;
 	}
-	/* Re-cd after sourcing: the snapshot's PWD becomes OLDPWD. */
-	fprintf(f, "\\builtin cd -- \"$__h_pwd\" 2>/dev/null; \\builtin unset __h_pwd\n"
-		"\\builtin trap -- %s EXIT\n"
-		"\\builtin eval \"\\\\builtin unset __h_cmd\n$__h_cmd\"\n"
-		") &\n__h_p=$!\nset +m\nLC_ALL=C\n__h_x=\"$__h_p $$\"\n"
+	fprintf(f, ": > %s\nset -m\n(\nset +m\n", qcwdf);
+	put_body(f, a, qsnap, qsave);
+	fprintf(f, "\n) &\n__h_p=$!\nset +m\nLC_ALL=C\n__h_x=\"$__h_p $$\"\n"
 		"\\builtin printf '\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"\n"
 		"wait \"$__h_p\" 2>/dev/null; __h_rc=$?\n__h_c= __h_f=-\n"
 		"if [ -s %s ]; then IFS= read -r -d '' __h_c < %s; __h_f=S; fi\n",
-		qsave, a->nonce, qcwdf, qcwdf);
+		a->nonce, qcwdf, qcwdf);
 	put_marker_e(f, a->nonce, "\"$__h_rc:$__h_f:$__h_c\"");
 	fputs("\nexit $__h_rc\n", f);
+out:
 	free(qcwd);
 	free(qsnap);
 	free(qsave);
@@ -134,7 +174,7 @@ char *exec_script_run(const struct exec_script_args *a)
 		next = NULL;
 	if (asprintf(&cwdf, "%s/cwd", a->dir) < 0)
 		cwdf = NULL;
-	if (!snap || !next || !cwdf || !(save = save_code(next, cwdf)))
+	if (!snap || !next || !cwdf || !(save = save_code(a, next, cwdf)))
 		goto out;
 	f = open_memstream(&outer, &len);
 	if (!f)
@@ -180,8 +220,15 @@ char *exec_script_kill(long pgid, long outer)
 	/* A zombie still counts for kill -0: with /proc, only live members of
 	 * the group count (orphans may wait a while for init to reap them). */
 	if (asprintf(&s,
-		"P=%ld\n"
-		"alive() {\n"
+		"P=%ld O=%ld\n"
+		"live() {\n"	/* live PID: a process that is not a zombie */
+		"  if [ -r /proc/self/stat ]; then\n"
+		"    read -r l 2>/dev/null < /proc/$1/stat || return 1\n"
+		"    l=${l##*) }; set -- $l; [ \"$1\" != Z ]; return\n"
+		"  fi\n"
+		"  kill -0 $1 2>/dev/null\n"
+		"}\n"
+		"alive() {\n"	/* a live member of group $P */
 		"  if [ -r /proc/self/stat ]; then\n"
 		"    for f in /proc/[0-9]*/stat; do\n"
 		"      read -r l 2>/dev/null < \"$f\" || continue\n"
@@ -200,11 +247,13 @@ char *exec_script_kill(long pgid, long outer)
 		"  [ $i -ge 60 ] && exit 1\n"
 		"  sleep 0.05 2>/dev/null || sleep 1\n"
 		"done\n"
+		/* The outer bash of the nested shape exits by itself once its
+		 * subshell is reaped; one that does not is killed. */
 		"i=0\n"
-		"while kill -0 %ld 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); "
+		"while live $O && [ $i -lt 20 ]; do i=$((i+1)); "
 		"sleep 0.05 2>/dev/null || sleep 1; done\n"
-		"kill -KILL %ld 2>/dev/null\n"
-		"exit 0\n", pgid, outer, outer) < 0)
+		"live $O && kill -KILL $O 2>/dev/null\n"
+		"exit 0\n", pgid, outer) < 0)
 		return NULL;
 	return s;
 }
