@@ -1,31 +1,55 @@
 /*
  * fs_int.h — private to the fs/ overlay: the mount state shared by the
- * FUSE operations (fs_ops.c, fs_io.c) and the lifecycle (fs_mount.c).
+ * FUSE low-level operations (fs_ll.c, fs_llio.c), the inode table
+ * (fs_inode.c) and the lifecycle (fs_mount.c).
+ *
+ * One FUSE inode per backing inode (keyed by st_dev/st_ino), each holding
+ * an O_PATH fd, so hard links share one kernel inode and page cache.
+ * Journal paths are derived from the backing dentries themselves
+ * (/proc/self/fd), so they follow renames exactly.
  */
 #ifndef HERMES_FS_INT_H
 #define HERMES_FS_INT_H
 
+#include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "fs/fs.h"
 
-struct fuse;
-struct fuse_operations;
+#define FS_ENTRY_TIMEOUT 1.0
+#define FS_ATTR_TIMEOUT 1.0
+#define FS_MAX_WRITE (1u << 20)
+
+struct fs_inode {
+	int fd;			/* O_PATH | O_NOFOLLOW (root: the backing dir fd) */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;		/* S_IFMT bits */
+	uint64_t nlookup;	/* kernel references; fs->ilock */
+	struct fs_inode *next;	/* hash chain */
+};
 
 struct fs {
 	int root_fd;			/* backing directory */
+	char *root_path;		/* its path, to relativize /proc/self/fd links */
+	size_t root_len;
+	struct fs_inode root;
 	struct store *store;		/* NULL: journaling off */
-	struct fuse *fuse;
+	struct fuse_session *se;
 	char *mountpoint;
 	bool mounted;
 	bool as_root;			/* chown new nodes to the caller */
 	volatile sig_atomic_t stop;	/* fs_stop() was called */
 	volatile sig_atomic_t running;	/* inside fs_run() */
 	pthread_t run_thread;
+	pthread_mutex_t ilock;		/* inode table */
+	struct fs_inode **itab;
+	size_t ibuckets, icount;
 };
 
 /* An open file: the backing fd and whether it was written since its last
@@ -35,35 +59,34 @@ struct fs_fh {
 	int dirty;			/* atomic */
 };
 
-extern const struct fuse_operations fs_operations;
+extern const struct fuse_lowlevel_ops fs_ll_ops;
 
-/* The mount of the current request. */
-struct fs *fs_self(void);
+/* ---- inode table (fs_inode.c) ---- */
+int fs_itab_init(struct fs *fs);
+void fs_itab_free(struct fs *fs);
+struct fs_inode *fs_inode(struct fs *fs, fuse_ino_t ino);
+/* Look up name in parent, take a lookup reference, fill e. */
+int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
+		 struct fuse_entry_param *e);
+void fs_forget_one(struct fs *fs, fuse_ino_t ino, uint64_t n);
+/* Find the known inode for (dev, ino); 0 if the kernel does not know it. */
+fuse_ino_t fs_itab_find(struct fs *fs, dev_t dev, ino_t ino);
+/* "/proc/self/fd/N" into buf (at least 64 bytes). */
+char *fs_proc_path(char *buf, int fd);
 
-/* "/a/b" (FUSE path) -> "a/b"; "/" -> "." for *at() calls. */
-const char *fs_rel(const char *path);
-
-/* Append a journal entry for a FUSE path ("/a/b" -> "a/b"); path2 may be
- * NULL. Returns the seq (0 when journaling is off or path is NULL). */
-int64_t fs_journal(struct fs *fs, int op, const char *path,
-		   const char *path2, uint32_t mode);
-
+/* ---- journal paths (fs_inode.c) ---- */
+/* Path of the object an fd refers to, relative to the root ("" = root);
+ * NULL if deleted or outside. malloc'd. */
+char *fs_fd_relpath(struct fs *fs, int fd);
+/* Relative path of name in parent; NULL on failure. malloc'd. */
+char *fs_child_relpath(struct fs *fs, fuse_ino_t parent, const char *name);
+/* Append an entry (paths relative, may be NULL: then nothing). Returns seq. */
+int64_t fs_journal(struct fs *fs, int op, const char *path, const char *path2,
+		   uint32_t mode);
 /* Journal a WRITE for fh if it was written since its last entry. */
-int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh, const char *path);
-
-/* When running as root: give a node just created at rel (or fd >= 0) to
- * the calling process's uid, and gid unless the parent directory is
- * setgid. */
-void fs_own(struct fs *fs, const char *rel, int fd);
-
-/* Tree walk shared by rescan and snapshot save (fs_scan.c). */
-struct fs_node {
-	char *path;
-	int type;		/* enum store_ftype */
-	int64_t size;
-	uint32_t mode;
-	int64_t mtime_ns;
-	int64_t ino;
-};
+int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh);
+/* When running as root: give a node just created (name in parent, or fd)
+ * to the calling uid/gid (gid left alone under a setgid parent). */
+void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd);
 
 #endif

@@ -4,8 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fuse.h>
-#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +55,28 @@ out:
 	return r;
 }
 
+/* The root inode: the backing directory itself, never forgotten. */
+static int root_init(struct fs *fs, const char *backing)
+{
+	char proc[64], buf[PATH_MAX + 1];
+	struct stat st;
+	ssize_t n;
+
+	fs->root_fd = open(backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0 || fstat(fs->root_fd, &st) < 0)
+		return -errno;
+	n = readlink(fs_proc_path(proc, fs->root_fd), buf, sizeof(buf) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(buf) - 1)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	if (!(fs->root_path = strdup(buf)))
+		return -ENOMEM;
+	fs->root_len = (size_t)n;
+	fs->root = (struct fs_inode){ .fd = fs->root_fd, .dev = st.st_dev,
+		.ino = st.st_ino, .type = S_IFDIR, .nlookup = 1 };
+	return 0;
+}
+
 int fs_new(const struct fs_config *cfg, struct fs **out)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -68,22 +88,17 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	fs->root_fd = -1;
 	fs->store = cfg->store;
 	fs->as_root = geteuid() == 0;
-	if (!(fs->mountpoint = strdup(cfg->mountpoint)))
-		goto out;
-	fs->root_fd = open(cfg->backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fs->root_fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if ((r = build_args(cfg, fs->as_root, &args)) < 0)
+	if (!(fs->mountpoint = strdup(cfg->mountpoint)) ||
+	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
+	    (r = build_args(cfg, fs->as_root, &args)) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
-	fs->fuse = fuse_new(&args, &fs_operations, sizeof(fs_operations), fs);
-	if (!fs->fuse) {
+	fs->se = fuse_session_new(&args, &fs_ll_ops, sizeof(fs_ll_ops), fs);
+	if (!fs->se) {
 		r = -EINVAL;
 		goto out;
 	}
-	if (fuse_mount(fs->fuse, fs->mountpoint) != 0) {
+	if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
 		r = -EIO;
 		goto out;
 	}
@@ -105,7 +120,7 @@ static void wake(int sig)
 int fs_run(struct fs *fs)
 {
 	struct fuse_loop_config lc = { .clone_fd = 1, .max_idle_threads = 16 };
-	struct fuse_session *se = fuse_get_session(fs->fuse);
+	struct fuse_session *se = fs->se;
 	struct sigaction sa = { .sa_handler = wake }, old;
 	bool own_hup;
 	int r;
@@ -123,7 +138,7 @@ int fs_run(struct fs *fs)
 	__atomic_store_n(&fs->running, 1, __ATOMIC_SEQ_CST);
 	if (fs->stop)
 		fuse_session_exit(se);
-	r = fuse_loop_mt(fs->fuse, &lc);
+	r = fuse_session_loop_mt(se, &lc);
 	__atomic_store_n(&fs->running, 0, __ATOMIC_SEQ_CST);
 	fuse_remove_signal_handlers(se);
 	if (own_hup)
@@ -135,7 +150,7 @@ int fs_run(struct fs *fs)
 		return r;
 done:
 	if (fs->mounted) {
-		fuse_unmount(fs->fuse);
+		fuse_session_unmount(se);
 		fs->mounted = false;
 	}
 	return 0;
@@ -146,8 +161,8 @@ void fs_stop(struct fs *fs)
 	if (!fs)
 		return;
 	fs->stop = 1;
-	if (fs->fuse)
-		fuse_exit(fs->fuse);
+	if (fs->se)
+		fuse_session_exit(fs->se);
 	/* Interrupt the thread waiting inside fuse_loop_mt(). */
 	if (__atomic_load_n(&fs->running, __ATOMIC_SEQ_CST))
 		pthread_kill(fs->run_thread, SIGHUP);
@@ -158,34 +173,50 @@ int fs_root_fd(const struct fs *fs)
 	return fs->root_fd;
 }
 
+/* The kernel's inode for a backing path, if it holds one. */
+static fuse_ino_t known_ino(struct fs *fs, const char *rel)
+{
+	struct stat st;
+
+	if (fstatat(fs->root_fd, *rel ? rel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	return fs_itab_find(fs, st.st_dev, st.st_ino);
+}
+
 void fs_invalidate(struct fs *fs, const char *relpath)
 {
-	char path[PATH_MAX + 1], *slash;
+	char parent[PATH_MAX];
+	const char *slash, *name;
+	fuse_ino_t ino;
 
-	if (!fs || !fs->fuse || strlen(relpath) >= PATH_MAX)
+	if (!fs || !fs->se || !fs->mounted || strlen(relpath) >= PATH_MAX)
 		return;
-	snprintf(path, sizeof(path), "/%s", relpath);
-	(void)fuse_invalidate_path(fs->fuse, path);
-	slash = strrchr(path, '/');
-	if (slash == path)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	if (strcmp(path, "/") || relpath[0])
-		(void)fuse_invalidate_path(fs->fuse, path);
+	if ((ino = known_ino(fs, relpath)) != 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	if (!*relpath)
+		return;
+	slash = strrchr(relpath, '/');
+	name = slash ? slash + 1 : relpath;
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - relpath) : 0, relpath);
+	if ((ino = known_ino(fs, parent)) != 0) {
+		fuse_lowlevel_notify_inval_entry(fs->se, ino, name, strlen(name));
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	}
 }
 
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
-	if (fs->fuse) {
+	if (fs->se) {
 		if (fs->mounted)
-			fuse_unmount(fs->fuse);
-		fuse_destroy(fs->fuse);
+			fuse_session_unmount(fs->se);
+		fuse_session_destroy(fs->se);
 	}
+	fs_itab_free(fs);
 	if (fs->root_fd >= 0)
 		close(fs->root_fd);
+	free(fs->root_path);
 	free(fs->mountpoint);
 	free(fs);
 }

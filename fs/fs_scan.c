@@ -17,6 +17,15 @@
 #include "fs/fs_int.h"
 #include "store/store.h"
 
+struct fs_node {
+	char *path;
+	int type;		/* enum store_ftype */
+	int64_t size;
+	uint32_t mode;
+	int64_t mtime_ns;
+	int64_t ino;
+};
+
 struct nodes {
 	struct fs_node *v;
 	size_t n, cap;

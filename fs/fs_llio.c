@@ -1,0 +1,391 @@
+/*
+ * fs_llio.c — FUSE low-level operations on open files and directories,
+ * statfs, and the connection setup.
+ *
+ * Journaling is coalesced per handle: write/fallocate/copy_file_range only
+ * mark the handle dirty; flush, release and fsync turn a dirty handle into
+ * one WRITE entry. fsync also waits until the journal is durable.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/fs_int.h"
+#include "store/store.h"
+
+static struct fs *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_fh *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fs_fh *)(uintptr_t)fi->fh;
+}
+
+static void fh_dirty(struct fs_fh *fh)
+{
+	__atomic_store_n(&fh->dirty, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * With the kernel's writeback cache the kernel may read pages of a file
+ * opened write-only, and it keeps the file position for O_APPEND itself.
+ */
+static int backing_flags(int flags)
+{
+	flags &= ~(O_NOFOLLOW | O_APPEND | O_CREAT | O_EXCL);
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags | O_CLOEXEC;
+}
+
+static int fh_new(int fd, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = calloc(1, sizeof(*fh));
+
+	if (!fh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fh->fd = fd;
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
+	return 0;
+}
+
+void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_inode *in = fs_inode(fs, ino);
+	char proc[64], *path;
+	int fd, r;
+
+	fs_proc_path(proc, in->fd);
+	fd = open(proc, backing_flags(fi->flags));
+	if (fd < 0 && errno == EACCES)	/* write-only file, non-root daemon */
+		fd = open(proc, (fi->flags & ~(O_APPEND | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if ((r = fh_new(fd, fi)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if ((fi->flags & O_TRUNC) && fs->store) {
+		path = fs_fd_relpath(fs, fd);
+		fs_journal(fs, STORE_OP_TRUNCATE, path, NULL, 0);
+		free(path);
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) {	/* interrupted */
+		close(fd);
+		free(fh_of(fi));
+	}
+}
+
+void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_inode *p = fs_inode(fs, parent);
+	struct fuse_entry_param e;
+	char *path;
+	int fd, r;
+
+	fd = openat(p->fd, name, backing_flags(fi->flags) | O_CREAT |
+		    (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fs_own(fs, req, p->fd, name, fd);
+	if ((r = fh_new(fd, fi)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	path = fs_child_relpath(fs, parent, name);
+	fs_journal(fs, STORE_OP_CREATE, path, NULL, S_IFREG | (mode & 07777));
+	free(path);
+	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0) {
+		close(fd);
+		free(fh_of(fi));
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_forget_one(fs, e.ino, 1);
+		close(fd);
+		free(fh_of(fi));
+	}
+}
+
+void fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fh_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void fs_ll_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fh_of(fi)->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (n > 0)
+		fh_dirty(fh_of(fi));
+	fuse_reply_write(req, (size_t)n);
+}
+
+void fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fs_fh_settle(FS(req), fh_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_fh *fh = fh_of(fi);
+
+	fs_fh_settle(FS(req), fh);
+	close(fh->fd);
+	free(fh);
+	fuse_reply_err(req, 0);
+}
+
+void fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	struct fs_fh *fh = fh_of(fi);
+	int r = 0;
+
+	fs_fh_settle(fs, fh);
+	if ((datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0)
+		r = errno;
+	/* Everything journaled so far, this file's entries included. */
+	else if (fs->store)
+		r = -store_journal_wait(fs->store, store_journal_head(fs->store));
+	fuse_reply_err(req, r);
+}
+
+void fs_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+		     off_t len, struct fuse_file_info *fi)
+{
+	if (fallocate(fh_of(fi)->fd, mode, off, len) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fh_dirty(fh_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void fs_ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags)
+{
+	loff_t in = off_in, out = off_out;
+	ssize_t n = copy_file_range(fh_of(fi_in)->fd, &in, fh_of(fi_out)->fd,
+				    &out, len, (unsigned)flags);
+
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (n > 0)
+		fh_dirty(fh_of(fi_out));
+	fuse_reply_write(req, (size_t)n);
+}
+
+void fs_ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	off_t r = lseek(fh_of(fi)->fd, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+void fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(FS(req)->root_fd, &sv) < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/* ---- directories ---- */
+
+struct fs_dir {
+	DIR *dp;
+	off_t offset;
+	struct dirent *entry;	/* read but not yet sent */
+};
+
+void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = calloc(1, sizeof(*d));
+	int fd, e;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = openat(fs_inode(FS(req), ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d->dp = fdopendir(fd)) == NULL) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, e);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		closedir(d->dp);
+		free(d);
+	}
+}
+
+static bool is_dot(const char *n)
+{
+	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = FS(req);
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	for (;;) {
+		struct fuse_entry_param e = { 0 };
+		size_t n;
+
+		if (!d->entry) {
+			errno = 0;
+			if (!(d->entry = readdir(d->dp))) {
+				err = errno;
+				break;
+			}
+		}
+		if (!plus) {
+			struct stat st = { .st_ino = d->entry->d_ino,
+					   .st_mode = (mode_t)d->entry->d_type << 12 };
+
+			n = fuse_add_direntry(req, p, rem, d->entry->d_name, &st,
+					      d->entry->d_off);
+		} else {
+			if (is_dot(d->entry->d_name)) {
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+			} else if ((err = -fs_do_lookup(fs, ino, d->entry->d_name, &e)) != 0) {
+				if (err == ENOENT) {	/* gone meanwhile */
+					err = 0;
+					d->offset = d->entry->d_off;
+					d->entry = NULL;
+					continue;
+				}
+				break;
+			}
+			n = fuse_add_direntry_plus(req, p, rem, d->entry->d_name, &e,
+						   d->entry->d_off);
+			if (n > rem && e.ino)
+				fs_forget_one(fs, e.ino, 1);
+		}
+		if (n > rem)
+			break;	/* keep the entry for the next call */
+		p += n;
+		rem -= n;
+		d->offset = d->entry->d_off;
+		d->entry = NULL;
+	}
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+void fs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void fs_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = FS(req);
+	int fd = dirfd(((struct fs_dir *)(uintptr_t)fi->fh)->dp), r = 0;
+
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0)
+		r = errno;
+	else if (fs->store)
+		r = -store_journal_sync(fs->store);
+	fuse_reply_err(req, r);
+}
+
+void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	unsigned want = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_PARALLEL_DIROPS |
+			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
+			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+
+	conn->want |= conn->capable & want;
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_write = FS_MAX_WRITE;
+	conn->max_readahead = FS_MAX_WRITE;
+}
