@@ -36,6 +36,10 @@ struct fs_config {
 				 * ("hermesfs:<state dir>"); NULL = "hermesfs" */
 	struct store *store;	/* journal; NULL = journaling off (bench) */
 	bool debug;		/* libfuse debug output on stderr */
+	bool writeback_cache;	/* kernel writeback cache: faster small writes,
+				 * but the kernel then keeps its own size of a
+				 * file that is open while sync-back changes it
+				 * behind the mount (off by default) */
 };
 
 /*

@@ -44,6 +44,7 @@ struct fs {
 	char *mountpoint;
 	bool mounted;
 	bool as_root;			/* chown new nodes to the caller */
+	bool writeback;			/* kernel writeback cache wanted */
 	volatile sig_atomic_t stop;	/* fs_stop() was called */
 	volatile sig_atomic_t running;	/* inside fs_run() */
 	pthread_t run_thread;

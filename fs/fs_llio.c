@@ -34,12 +34,17 @@ static void fh_dirty(struct fs_fh *fh)
 }
 
 /*
- * With the kernel's writeback cache the kernel may read pages of a file
- * opened write-only, and it keeps the file position for O_APPEND itself.
+ * Write-only opens become read-write: the kernel may read pages of a file
+ * opened write-only (mmap, partial pages). With the writeback cache the
+ * kernel keeps O_APPEND positions itself; without it the backing fd keeps
+ * O_APPEND so appends land at the real end even if the kernel's size is
+ * stale (pwrite on an O_APPEND fd appends).
  */
-static int backing_flags(int flags)
+static int backing_flags(const struct fs *fs, int flags)
 {
-	flags &= ~(O_NOFOLLOW | O_APPEND | O_CREAT | O_EXCL);
+	flags &= ~(O_NOFOLLOW | O_CREAT | O_EXCL);
+	if (fs->writeback)
+		flags &= ~O_APPEND;
 	if ((flags & O_ACCMODE) == O_WRONLY)
 		flags = (flags & ~O_ACCMODE) | O_RDWR;
 	return flags | O_CLOEXEC;
@@ -67,7 +72,7 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int fd, r;
 
 	fs_proc_path(proc, in->fd);
-	fd = open(proc, backing_flags(fi->flags));
+	fd = open(proc, backing_flags(fs, fi->flags));
 	if (fd < 0 && errno == EACCES)	/* write-only file, non-root daemon */
 		fd = open(proc, (fi->flags & ~(O_APPEND | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	if (fd < 0) {
@@ -98,7 +103,7 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char *path;
 	int fd, r;
 
-	fd = openat(p->fd, name, backing_flags(fi->flags) | O_CREAT |
+	fd = openat(p->fd, name, backing_flags(fs, fi->flags) | O_CREAT |
 		    (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
@@ -379,12 +384,17 @@ void fs_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
-	unsigned want = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_PARALLEL_DIROPS |
+	struct fs *fs = userdata;
+	unsigned want = FUSE_CAP_PARALLEL_DIROPS |
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 
+	if (fs->writeback)
+		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= conn->capable & want;
+	if (!fs->writeback)
+		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = FS_MAX_WRITE;
 	conn->max_readahead = FS_MAX_WRITE;

@@ -88,6 +88,7 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	fs->root_fd = -1;
 	fs->store = cfg->store;
 	fs->as_root = geteuid() == 0;
+	fs->writeback = cfg->writeback_cache;
 	if (!(fs->mountpoint = strdup(cfg->mountpoint)) ||
 	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
 	    (r = build_args(cfg, fs->as_root, &args)) < 0)

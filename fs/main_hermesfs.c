@@ -23,7 +23,7 @@
 #include "sync/sync.h"
 
 struct opts {
-	bool foreground, debug, no_journal;
+	bool foreground, debug, no_journal, writeback;
 	const char *state;
 	char **sandboxes;
 	int nsandboxes;
@@ -44,12 +44,14 @@ static void die(int code, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fputs("usage: hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [-o debug] BACKING [MOUNTPOINT]\n"
+	fputs("usage: hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [-o OPT,...] BACKING [MOUNTPOINT]\n"
 	      "  -f                 stay in the foreground\n"
 	      "  --state DIR        state directory (store, control socket); default\n"
 	      "                     ${XDG_STATE_HOME:-~/.local/state}/hermesfs/<id>\n"
 	      "  --sandbox NAME=URL add a sandbox (local:/path, ssh://user@host[:port]/root, cmd:PREFIX)\n"
 	      "  -o debug           print every FUSE request\n"
+	      "  -o writeback_cache kernel writeback cache (faster small writes; files\n"
+	      "                     open while sync-back changes them may show a stale size)\n"
 	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
 }
 
@@ -60,8 +62,10 @@ static void parse_o(struct opts *o, const char *arg)
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (strcmp(tok, "debug") == 0)
 			o->debug = true;
+		else if (strcmp(tok, "writeback_cache") == 0)
+			o->writeback = true;
 		else
-			die(CTL_EXIT_USAGE, "unknown mount option '%s' (supported: debug)", tok);
+			die(CTL_EXIT_USAGE, "unknown mount option '%s' (supported: debug, writeback_cache)", tok);
 	}
 	free(copy);
 }
@@ -274,7 +278,8 @@ int main(int argc, char **argv)
 
 	snprintf(fsname, sizeof(fsname), "%s%s", CTL_FSNAME_PREFIX, o.state_dir);
 	struct fs_config cfg = { .backing = o.backing, .mountpoint = o.mountpoint,
-				 .fsname = fsname, .store = st, .debug = o.debug };
+				 .fsname = fsname, .store = st, .debug = o.debug,
+				 .writeback_cache = o.writeback };
 	if ((r = fs_new(&cfg, &fs)) < 0)
 		die(1, "cannot mount %s: %s", o.mountpoint, strerror(-r));
 	if (st && (r = catch_up(st, fs)) < 0) {
