@@ -159,4 +159,15 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libher
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
 		$(FUZZ_BUILD)/libhermes-fuzz.a $(LDLIBS)
 
+# Replay binaries for `make check` (tests/integration/fuzz_corpus.sh): each
+# harness with tests/fuzz/replay_main.c instead of libFuzzer, built by `all`
+# with the project's compiler and flags against $(BUILD)'s libraries.
+FUZZ_REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
+all: $(FUZZ_REPLAY_BINS)
+
+$(BUILD)/fuzz-replay/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/tests/fuzz/replay_main.o $(LIBS) $(LDLIBS)
+
 -include $(patsubst %.c,$(FUZZ_BUILD)/obj/%.d,$(FUZZ_MOD_SRCS) $(FUZZ_SRCS))
+-include $(patsubst %.c,$(BUILD)/%.d,$(FUZZ_SRCS) tests/fuzz/replay_main.c)

@@ -40,7 +40,7 @@ static void use_value(const char *v)
 }
 
 /*
- * Open finding (regress/ignore/glob-backtracking-timeout): glob_match()
+ * Open finding (open/ignore/glob-backtracking-timeout): glob_match()
  * backtracks exponentially in the number of '*'. Until it is fixed, ignore
  * rules are not matched when a line of the file has more than 4 stars
  * (fuzz_ignore.c has the same cap); remove with the fix.

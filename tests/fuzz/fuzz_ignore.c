@@ -12,7 +12,7 @@
 
 #define MAX_LINES 16
 /*
- * Open finding (regress/ignore/glob-backtracking-timeout): glob_match()
+ * Open finding (open/ignore/glob-backtracking-timeout): glob_match()
  * backtracks exponentially in the number of '*' (a pattern like
  * "*a*a*a*a*a*a*b" on a 60-byte name runs for minutes). Until it is fixed,
  * patterns with more stars are skipped so the fuzzer can look for other

@@ -6,7 +6,9 @@
 #   tests/fuzz/run.sh --deps                 only install what building needs
 #
 # HARNESS is a name like pull_tar (tests/fuzz/fuzz_pull_tar.c). Seeds are read
-# from tests/fuzz/corpus/<h>/ and tests/fuzz/regress/<h>/ (never written);
+# from tests/fuzz/corpus/<h>/, regress/<h>/ (crashers whose fix landed) and
+# open/<h>/ (crashers reported but not fixed yet: they pass here only through
+# ubsan.supp or a cap in the harness) and never written;
 # inputs the fuzzer finds go to build-fuzz/corpus/<h>/, crashes to
 # build-fuzz/artifacts/<h>/. Env: FUZZ_SECONDS, FUZZ_JOBS (harnesses run at
 # once, default 2), FUZZ_TIMEOUT (seconds one input may take, default 10).
@@ -73,6 +75,7 @@ run_one() {
     seeds=tests/fuzz/corpus/$h
     [ -d "$seeds" ] && dirs+=("$seeds")
     [ -d "tests/fuzz/regress/$h" ] && dirs+=("tests/fuzz/regress/$h")
+    [ -d "tests/fuzz/open/$h" ] && dirs+=("tests/fuzz/open/$h")
     mkdir -p "$OUT/artifacts/$h" "$OUT/corpus/$h"
     start=$(date +%s)
     set +e
