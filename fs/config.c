@@ -55,6 +55,8 @@ int config_set(struct config *c, const char *sandbox, const char *key,
 {
 	struct config_item *n, *it;
 
+	if (!key_known(key))
+		return -EINVAL;
 	if ((n = realloc(c->items, (c->n + 1) * sizeof(*n))) == NULL)
 		return -ENOMEM;
 	c->items = n;

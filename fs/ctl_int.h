@@ -117,7 +117,8 @@ char *config_default_path(void);
  * else NULL. */
 const char *config_get(const struct config *c, const char *sandbox,
 		       const char *key);
-/* Set a value (CLI overrides); sandbox NULL = defaults. */
+/* Set a value (CLI overrides); sandbox NULL = defaults. -EINVAL for an
+ * unknown key. */
 int config_set(struct config *c, const char *sandbox, const char *key,
 	       const char *value);
 /* Parse helpers: -EINVAL on a malformed value. */

@@ -27,6 +27,8 @@ struct opts {
 	const char *state;
 	char **sandboxes;
 	int nsandboxes;
+	char **settings;	/* -o KEY=VALUE: override the config's [defaults] */
+	int nsettings;
 	char backing[PATH_MAX], mountpoint[PATH_MAX], state_dir[PATH_MAX];
 };
 
@@ -52,6 +54,7 @@ static void usage(FILE *f)
 	      "  -o debug           print every FUSE request\n"
 	      "  -o writeback_cache kernel writeback cache (faster small writes; files\n"
 	      "                     open while sync-back changes them may show a stale size)\n"
+	      "  -o KEY=VALUE       override a [defaults] setting of ~/.config/hermesfs/config\n"
 	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
 }
 
@@ -60,12 +63,17 @@ static void parse_o(struct opts *o, const char *arg)
 	char *copy = strdup(arg), *save = NULL, *tok;
 
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (strcmp(tok, "debug") == 0)
+		if (strcmp(tok, "debug") == 0) {
 			o->debug = true;
-		else if (strcmp(tok, "writeback_cache") == 0)
+		} else if (strcmp(tok, "writeback_cache") == 0) {
 			o->writeback = true;
-		else
-			die(CTL_EXIT_USAGE, "unknown mount option '%s' (supported: debug, writeback_cache)", tok);
+		} else if (strchr(tok, '=')) {
+			o->settings = realloc(o->settings, (o->nsettings + 1) * sizeof(char *));
+			o->settings[o->nsettings++] = strdup(tok);
+		} else {
+			die(CTL_EXIT_USAGE, "unknown option '%s' (-o debug, -o writeback_cache"
+			    " or -o KEY=VALUE with a config key, see hermes-fsctl(1))", tok);
+		}
 	}
 	free(copy);
 }
@@ -199,10 +207,10 @@ static void detach_done(int fd)
 	close(fd);
 }
 
-static void load_config(struct config **cfg)
+static void load_config(struct opts *o, struct config **cfg)
 {
-	char err[512], *path = config_default_path();
-	int r;
+	char err[512], *path = config_default_path(), *eq;
+	int r, i;
 
 	if (!path)
 		die(1, "cannot locate the config file (set HOME)");
@@ -210,6 +218,15 @@ static void load_config(struct config **cfg)
 	free(path);
 	if (r < 0)
 		die(CTL_EXIT_USAGE, "%s", err);
+	for (i = 0; i < o->nsettings; i++) {
+		eq = strchr(o->settings[i], '=');
+		*eq++ = '\0';
+		if (config_set(*cfg, NULL, o->settings[i], eq) < 0)
+			die(CTL_EXIT_USAGE, "-o %s: unknown setting (see the"
+			    " CONFIGURATION section of hermes-fsctl(1))", o->settings[i]);
+		free(o->settings[i]);
+	}
+	free(o->settings);
 }
 
 static void request_stop(struct daemon *d)
@@ -267,7 +284,7 @@ int main(int argc, char **argv)
 	int r, notify = -1;
 
 	parse_args(argc, argv, &o);
-	load_config(&conf);
+	load_config(&o, &conf);
 	setup_state_dir(&o);
 	if (chdir("/") < 0)
 		die(1, "chdir /: %s", strerror(errno));

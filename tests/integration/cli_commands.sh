@@ -32,6 +32,8 @@ expect_rc 2 "$FSCTL" sync a b
 expect_rc 3 "$FSCTL" -m "$T" status
 grep -q "not inside a hermesfs mount" "$T/err" || fail "no-mount message"
 expect_rc 2 "$HERMESFS" --sandbox 'x=bogus:' "$H"
+expect_rc 2 "$HERMESFS" -o no-such-setting=1 "$H"
+grep -q "unknown setting" "$T/err" || fail "-o message: $(cat "$T/err")"
 
 note "mount with a sandbox given on the command line"
 # "hold" never accepts a push, so the journal is not pruned under the log.
@@ -163,6 +165,12 @@ expect_rc 0 ctl sandbox list
 grep -q "^a	" "$T/out" || fail "sandbox a lost across remount"
 grep -q "^b	" "$T/out" && fail "removed sandbox b came back"
 grep -qi "unclean" "$T/daemon.log" && fail "clean umount not recorded"
+note "SIGTERM unmounts cleanly"
+kill -TERM "$DPID"
+wait_for eval '! mounted' || fail "SIGTERM did not unmount"
+wait $DPID; assert_eq "$?" 0 "daemon exit after SIGTERM"
+start -o auto-push=no
+grep -qi "unclean" "$T/daemon.log" && fail "SIGTERM left the store unclean"
 fusermount3 -u "$H"
 wait_for eval '! mounted' || fail "fusermount3 -u"
 wait $DPID; assert_eq "$?" 0 "daemon exit after fusermount3 -u"

@@ -180,6 +180,7 @@ static void test_config(void **state)
 	assert_int_equal(config_parse_size(config_get(c, NULL, "max-file-size"), &v), 0);
 	assert_int_equal(v, 2 << 20);
 	assert_int_equal(config_set(c, NULL, "conflict", "remote-wins"), 0);
+	assert_int_equal(config_set(c, NULL, "no-such-key", "1"), -EINVAL);
 	assert_string_equal(config_get(c, NULL, "conflict"), "remote-wins");
 	config_free(c);
 
