@@ -165,7 +165,8 @@ int exec_session_new(const struct exec_config *cfg, struct exec_session **out)
 	s->snap_timeout_ms = cfg->snapshot_timeout_s > 0
 			   ? cfg->snapshot_timeout_s * 1000 : SNAP_TIMEOUT_MS_DEFAULT;
 	s->local = !strcmp(transport_kind(cfg->t), "local");
-	s->flat = s->local || !strcmp(transport_kind(cfg->t), "ssh");
+	s->ssh = !strcmp(transport_kind(cfg->t), "ssh");
+	s->flat = s->local || s->ssh;
 	cwd = cfg->cwd ? cfg->cwd : transport_root(cfg->t);
 	s->cwd = strdup(cwd);
 	s->initial_cwd = strdup(cwd);

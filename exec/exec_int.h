@@ -88,6 +88,7 @@ struct exec_session {
 	int snap_timeout_ms;
 	bool local;			/* pids are ours: kill directly */
 	bool flat;			/* see exec_script.c */
+	bool ssh;
 	pthread_mutex_t run_lock;	/* one exec_run at a time */
 	pthread_mutex_t lock;		/* the fields below */
 	char *dir;			/* NULL: no private dir (degraded) */

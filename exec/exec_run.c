@@ -390,7 +390,10 @@ static int run_locked(struct exec_session *s, const struct exec_request *req,
 	if (!rc)
 		rc = collect(s, req, c, p, res, &eof);
 	writer_join(&w);
-	if (eof && transport_proc_wait(p, &status))
+	/* After the E marker the wrapper is exiting: reap it, so that freeing
+	 * the proc does not kill its group, where a local command's background
+	 * jobs live on. (Over ssh, waiting would wait for EOF: not then.) */
+	if ((eof || (c->has_e && !s->ssh)) && transport_proc_wait(p, &status))
 		status = -1;
 	transport_proc_free(p);
 	if (rc) {

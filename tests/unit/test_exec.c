@@ -267,6 +267,43 @@ static void test_timeout(void **state)
 	assert_int_equal(run(f, "true", NULL), 0);
 }
 
+static bool pid_live(pid_t pid)
+{
+	char path[64], buf[512], *r;
+	bool live = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return false;
+	if (fgets(buf, sizeof(buf), fp) && (r = strrchr(buf, ')')))
+		live = r[1] == ' ' && r[2] != 'Z';
+	fclose(fp);
+	return live;
+}
+
+/* A command's background jobs outlive it, also when they keep the output
+ * open, and the call still returns. */
+static void test_background_survives(void **state)
+{
+	struct fx *f = *state;
+	pid_t a, b;
+	char *out;
+
+	assert_int_equal(run(f, "sleep 30 >/dev/null 2>&1 & echo $! > bg1; "
+			 "sleep 30 & echo $! > bg2; echo started", &out), 0);
+	assert_string_equal(out, "started\n");
+	free(out);
+	a = read_pid(f, "bg1");
+	b = read_pid(f, "bg2");
+	assert_int_equal(run(f, "true", NULL), 0);
+	assert_true(pid_live(a));
+	assert_true(pid_live(b));
+	kill(a, SIGKILL);
+	kill(b, SIGKILL);
+}
+
 static void *cancel_later(void *arg)
 {
 	struct fx *f = arg;
@@ -517,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cwd_override, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_background_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_binary_and_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_output, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_marker, setup, teardown),
@@ -528,6 +566,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cwd_gone, setup_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup_cmd, teardown),
+		cmocka_unit_test_setup_teardown(test_background_survives, setup_cmd, teardown),
 	};
 
 	char home[] = "/tmp/hermes-exec-home.XXXXXX", path[128], *cmd;
