@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "fs/ctl_int.h"
@@ -218,17 +219,21 @@ int config_parse_size(const char *s, int64_t *out)
 {
 	char *end;
 	long long v;
+	int shift = 0;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || v < 0)
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': v <<= 10; end++; break;
-	case 'M': v <<= 20; end++; break;
-	case 'G': v <<= 30; end++; break;
-	case 'T': v <<= 40; end++; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
 	}
+	if (v > (INT64_MAX >> shift))
+		return -EINVAL;	/* would overflow */
+	v <<= shift;
 	if (*end == 'B' || *end == 'b')
 		end++;
 	if (*end != '\0')
@@ -286,23 +291,53 @@ struct ignore {
 	size_t n;
 };
 
-static bool glob_match(const char *p, const char *s);
+/*
+ * Matching context: "**" may try every split of the name, and nested ones
+ * would multiply; remembering which (pattern, name) positions already
+ * failed bounds the work by pattern length x name length.
+ */
+struct glob {
+	const char *p0, *s0;
+	size_t plen, slen;
+	uint8_t *failed;	/* bitmap, allocated at the first "**" */
+	bool oom;
+};
+
+static bool glob_match(struct glob *g, const char *p, const char *s);
+
+static bool glob_try(struct glob *g, const char *p, const char *s)
+{
+	size_t bit;
+
+	if (!g->failed && !g->oom &&
+	    !(g->failed = calloc(((g->plen + 1) * (g->slen + 1) + 7) / 8, 1)))
+		g->oom = true;
+	if (g->oom)
+		return glob_match(g, p, s);
+	bit = (size_t)(p - g->p0) * (g->slen + 1) + (size_t)(s - g->s0);
+	if (g->failed[bit / 8] & (1u << (bit % 8)))
+		return false;
+	if (glob_match(g, p, s))
+		return true;
+	g->failed[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	return false;
+}
 
 /* "**": any run of characters, '/' included. */
-static bool match_double_star(const char *p, const char *s)
+static bool match_double_star(struct glob *g, const char *p, const char *s)
 {
 	const char *t;
 
 	if (*p == '/') {	/* "**" "/": zero or more whole directories */
 		for (t = s;; t++) {
-			if ((t == s || t[-1] == '/') && glob_match(p + 1, t))
+			if ((t == s || t[-1] == '/') && glob_try(g, p + 1, t))
 				return true;
 			if (*t == '\0')
 				return false;
 		}
 	}
 	for (t = s;; t++) {
-		if (glob_match(p, t))
+		if (glob_try(g, p, t))
 			return true;
 		if (*t == '\0')
 			return false;
@@ -329,44 +364,55 @@ static bool match_class(const char **pp, char c)
 	return c != '/' && fnmatch(cls, str, 0) == 0;
 }
 
-static bool glob_match(const char *p, const char *s)
+/* One pattern character (literal, '?', '\\x' or a bracket expression)
+ * against *s, which is not NUL; advances *pp past it on a match. */
+static bool match_one(const char **pp, char c)
 {
-	const char *t;
+	const char *p = *pp, *q = p;
 
-	while (*p) {
-		if (p[0] == '*' && p[1] == '*')
-			return match_double_star(p + 2, s);
-		if (*p == '*') {
-			for (t = s;; t++) {
-				if (glob_match(p + 1, t))
-					return true;
-				if (*t == '\0' || *t == '/')
-					return false;
-			}
-		}
-		if (*s == '\0')
+	if (*p == '[') {
+		if (!match_class(&q, c))
 			return false;
-		if (*p == '[') {
-			const char *q = p;
+		*pp = q == p ? p + 1 : q;	/* q == p: literal '[' */
+		return true;
+	}
+	if (*p == '\\' && p[1])
+		p++;
+	if (*p == '?' ? c == '/' : *p != c)
+		return false;
+	*pp = p + 1;
+	return true;
+}
 
-			if (!match_class(&q, *s))
-				return false;
-			if (q == p)	/* literal '[' */
-				q++;
-			p = q;
+/*
+ * '*' keeps only its latest backtracking point (extend the last star by
+ * one character and retry), so matching stays polynomial: a pattern like
+ * "*a*a*a*b" against a long run of 'a's no longer explodes.
+ */
+static bool glob_match(struct glob *g, const char *p, const char *s)
+{
+	const char *star_p = NULL, *star_s = NULL;
+
+	for (;;) {
+		if (p[0] == '*' && p[1] == '*') {
+			if (match_double_star(g, p + 2, s))
+				return true;
+		} else if (*p == '*') {
+			star_p = ++p;
+			star_s = s;
+			continue;
+		} else if (*p == '\0' && *s == '\0') {
+			return true;
+		} else if (*p && *s && match_one(&p, *s)) {
 			s++;
 			continue;
 		}
-		if (*p == '\\' && p[1])
-			p++;
-		if (*p != '?' && *p != *s)
+		/* Mismatch: let the last '*' eat one more character. */
+		if (!star_p || *star_s == '\0' || *star_s == '/')
 			return false;
-		if (*p == '?' && *s == '/')
-			return false;
-		p++;
-		s++;
+		p = star_p;
+		s = ++star_s;
 	}
-	return *s == '\0';
 }
 
 int ignore_add(struct ignore *ig, const char *pattern)
@@ -447,6 +493,16 @@ void ignore_free(struct ignore *ig)
 }
 
 /* Verdict of the rules for one path (the last matching rule wins). */
+static bool pattern_matches(const char *pat, const char *name)
+{
+	struct glob g = { .p0 = pat, .s0 = name, .plen = strlen(pat),
+			  .slen = strlen(name) };
+	bool m = glob_match(&g, pat, name);
+
+	free(g.failed);
+	return m;
+}
+
 static bool rules_say_ignored(const struct ignore *ig, const char *path,
 			      bool is_dir)
 {
@@ -460,7 +516,7 @@ static bool rules_say_ignored(const struct ignore *ig, const char *path,
 
 		if (r->dir_only && !is_dir)
 			continue;
-		if (glob_match(r->pat, r->anchored ? path : base))
+		if (pattern_matches(r->pat, r->anchored ? path : base))
 			ignored = !r->negate;
 	}
 	return ignored;
