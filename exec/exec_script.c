@@ -145,9 +145,14 @@ static void put_outer(FILE *f, const struct exec_script_args *a,
 		fputs("\n", f);
 		goto out;
 	}
-	fprintf(f, ": > %s\nset -m\n(\nset +m\n", qcwdf);
+	/* Job control would print "[1]+ Done" on stderr if the job ended
+	 * before `set +m`: stderr is muted for that stretch, and the subshell
+	 * gets the real one back from fd 98. */
+	fprintf(f, ": > %s\nexec 98>&2\n{ set -m\n(\nexec 2>&98 98>&-\nset +m\n",
+		qcwdf);
 	put_body(f, a, qsnap, qsave);
-	fprintf(f, "\n) &\n__h_p=$!\nset +m\nLC_ALL=C\n__h_x=\"$__h_p $$\"\n"
+	fprintf(f, "\n) &\n__h_p=$!\nset +m\n} 2>/dev/null\nexec 98>&-\n"
+		"LC_ALL=C\n__h_x=\"$__h_p $$\"\n"
 		"\\builtin printf '\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"\n"
 		"wait \"$__h_p\" 2>/dev/null; __h_rc=$?\n__h_c= __h_f=-\n"
 		"if [ -s %s ]; then IFS= read -r -d '' __h_c < %s; __h_f=S; fi\n",
