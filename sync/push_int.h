@@ -100,7 +100,7 @@ struct push_plan {
 
 /*
  * Plan the push of sandbox sb: journal since its cursor (a full walk when
- * the cursor is 0), against its ledger, the host tree at root_fd. With
+ * the sandbox was never pushed), against its ledger, the host tree at root_fd. With
  * force, every dirty path is re-sent/re-asserted (a previous attempt may
  * have changed the remote without a ledger commit).
  */

@@ -5,7 +5,7 @@
  * every other entry only marks its path dirty. Dirty paths are then
  * compared, in path order, between the host and the virtual ledger. Only
  * the paths the journal names are looked at (cost follows changes, not
- * tree size), except for full walks (cursor 0, RESCAN).
+ * tree size), except for full walks (first push, RESCAN).
  */
 #include <errno.h>
 #include <limits.h>
@@ -625,7 +625,7 @@ static int compare_all(struct plan_ctx *c)
 	return r;
 }
 
-static int marker_init(struct plan_ctx *c)
+static int marker_init(struct plan_ctx *c, int64_t cursor)
 {
 	char key[64], *val = NULL;
 	uint8_t rnd[16];
@@ -634,6 +634,14 @@ static int marker_init(struct plan_ctx *c)
 	snprintf(key, sizeof(key), "sandbox.%lld.marker", (long long)c->sb);
 	r = store_meta_get(c->st, key, &val);
 	free(val);
+	if (r == 0 && cursor == 0) {
+		int64_t rows = 0;
+
+		/* A marker left by a removed sandbox whose id was reused. */
+		r = store_ledger_count(c->st, c->sb, &rows);
+		if (r == 0 && rows == 0)
+			r = -ENOENT;
+	}
 	if (r != -ENOENT)
 		return r;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -664,10 +672,11 @@ int push_plan_build(struct store *st, int64_t sb, int root_fd,
 	push_host_init(&c.host, root_fd);
 	r = store_sandbox_cursor_get(st, sb, &cursor);
 	if (r == 0)
-		r = marker_init(&c);
+		r = marker_init(&c, cursor);
 	c.last_seq = cursor;
-	if (r == 0 && cursor == 0)
-		r = dirty_add(&c, "", DIRTY_TREE);	/* never pushed: walk all */
+	/* Never pushed (no marker yet): compare the whole tree. */
+	if (r == 0 && out->marker)
+		r = dirty_add(&c, "", DIRTY_TREE);
 	if (r == 0)
 		r = store_journal_foreach(st, cursor, 0, on_entry, &c);
 	if (r == 0)

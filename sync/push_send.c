@@ -432,10 +432,10 @@ static char *outer_command(const char *root, const char *stage)
 	char *qr = sync_shell_quote(root), *qs = sync_shell_quote(stage), *s = NULL;
 
 	if (qr && qs &&
-	    asprintf(&s, "umask 077; mkdir -p %s && cd %s || exit 3\n"
-		     "mkdir -p %s && (cd %s && tar -xpf -) && sh %s/apply; rc=$?\n"
-		     "cd %s && rm -rf %s; rmdir %s 2>/dev/null; exit $rc\n",
-		     qr, qr, qs, qs, qs, qr, qs, SYNC_STAGE_DIR) < 0)
+	    asprintf(&s, "umask 077; cd %s 2>/dev/null || mkdir -p %s && cd %s || exit 3\n"
+		     "mkdir -p %s && tar -xpf - -C %s && sh %s/apply; rc=$?\n"
+		     "rm -rf %s; rmdir %s 2>/dev/null; exit $rc\n",
+		     qr, qr, qr, qs, qs, qs, qs, SYNC_STAGE_DIR) < 0)
 		s = NULL;
 	free(qr);
 	free(qs);

@@ -125,9 +125,10 @@ char *sync_shell_quote(const char *s);
  * ledger prefix renames, so moved content is never re-sent; every other
  * journaled path is compared with the ledger: gone on the host -> remote
  * delete; directory -> mkdir/chmod; file or symlink whose SHA-256, type or
- * mode differs -> upload (same content, other mode -> chmod only). A
- * sandbox with cursor 0 (never pushed) and STORE_OP_RESCAN entries get a
- * full walk of the host tree (or subtree) compared with the whole ledger.
+ * mode differs -> upload (same content, other mode -> chmod only). The
+ * first push of a sandbox (no marker recorded yet, or cursor 0 with an
+ * empty ledger) and STORE_OP_RESCAN entries get a full walk of the host
+ * tree (or subtree) compared with the whole ledger.
  *
  * Transfer: ONE remote call per attempt. Its stdin is a tar (libarchive,
  * pax-restricted) holding the uploads, extracted by `tar -x` into a fresh

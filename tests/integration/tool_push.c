@@ -19,6 +19,10 @@
  *                                     journals it) while it is being sent.
  *   tool_push ledger DB NAME          ledger rows: type mode size sha path
  *   tool_push cursor DB NAME          the sandbox's cursor
+ *   tool_push bench DB NAME ROOT RELPATH N
+ *                                     over one open transport, N times:
+ *                                     rewrite RELPATH, journal it, push;
+ *                                     prints the median push time in ms
  *   tool_push engine DB ROOT ACTION [NAME]
  *                                     the sync engine: ACTION is push, pull,
  *                                     flush or ifneeded; or `bg MS`: run the
@@ -373,6 +377,56 @@ static int cmd_engine(struct store *st, int argc, char **argv)
 	return r;
 }
 
+static int cmd_bench(struct store *st, int argc, char **argv)
+{
+	struct sync_push_config cfg = { .retries = -1 };
+	struct sync_push_stats stats;
+	struct store_sandbox sb;
+	struct transport *t = NULL;
+	int n = atoi(argv[6]), r, fd = -1;
+	int64_t *us = calloc((size_t)n + 1, sizeof(*us));
+	int root = open(argv[4], O_RDONLY | O_DIRECTORY);
+
+	if (!us || root < 0 || store_sandbox_get(st, argv[3], &sb) < 0)
+		return -EINVAL;
+	r = transport_open(sb.url, NULL, &t);
+	for (int i = 0; r == 0 && i < n; i++) {
+		struct store_entry e = { .op = STORE_OP_WRITE, .path = argv[5] };
+		char buf[64];
+		int64_t t0;
+
+		fd = openat(root, argv[5], O_WRONLY | O_TRUNC);
+		snprintf(buf, sizeof(buf), "bench round %d\n", i);
+		if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+		e.time_ns = store_now_ns();
+		if (r == 0)
+			r = store_journal_append(st, &e, NULL);
+		if (r == 0)
+			r = store_journal_sync(st);
+		t0 = now_us();
+		if (r == 0)
+			r = sync_push_run(st, sb.id, t, root, &cfg, &stats);
+		us[i] = now_us() - t0;
+		if (r == 0 && stats.uploaded != 1)
+			r = -EPROTO;
+	}
+	if (r == 0) {
+		qsort(us, (size_t)n, sizeof(*us), cmp_i64);
+		printf("%.1f\n", us[n / 2] / 1000.0);
+	} else {
+		fprintf(stderr, "tool_push: bench: %s (%s)\n", strerror(-r),
+			t ? transport_error(t) : transport_open_error());
+	}
+	transport_close(t);
+	store_sandbox_release(&sb);
+	close(root);
+	free(us);
+	return r;
+}
+
 /* The store-backed commands; -ENOSYS when argv is none of them. */
 static int store_cmd(int argc, char **argv)
 {
@@ -392,6 +446,10 @@ static int store_cmd(int argc, char **argv)
 		if (!(st = open_store(argv[2])))
 			return -EIO;
 		r = cmd_push(st, argc, argv);
+	} else if (!strcmp(argv[1], "bench") && argc == 7) {
+		if (!(st = open_store(argv[2])))
+			return -EIO;
+		r = cmd_bench(st, argc, argv);
 	} else if (!strcmp(argv[1], "engine") && argc >= 5) {
 		if (!(st = open_store(argv[2])))
 			return -EIO;
