@@ -8,6 +8,8 @@ export MANIFEST_EXCLUDE='^\.hermesfs-(sandbox|tmp)'
 jr() { "$TOOL" j "$DB" "$@" || fail "journal $*"; }
 # _jq OP PATH [PATH2]: queue an entry (flushed by random_ops in one call)
 _jq() { local IFS=$'\t'; echo "$*" >> "$T/.jq"; }
+# With NOJ=1 nothing is journaled by hand (the tree is a hermesfs mount).
+NOJ=${NOJ:-}
 
 # _pick TYPE: a random existing entry of TYPE (f, d, l) under $HOST in $P
 # (RANDOM is only drawn in this shell, never in a subshell: deterministic)
@@ -39,7 +41,7 @@ random_ops() {
         9) _dir; p=$(_at "l$n"); ln -s "t$RANDOM" "$HOST/$p"; _jq symlink "$p" "t" ;;
         esac
     done
-    "$TOOL" j "$DB" - < "$T/.jq" || fail "journal batch"
+    [ -n "$NOJ" ] || "$TOOL" j "$DB" - < "$T/.jq" || fail "journal batch"
 }
 # push NAME [args]: push $HOST to sandbox NAME, stats in $STATS
 push() { local sb=$1; shift; STATS=$("$TOOL" push "$DB" "$sb" "$HOST" "$@") || fail "push $sb failed: $STATS"; }
