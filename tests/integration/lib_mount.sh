@@ -36,6 +36,9 @@ mount_hermesfs() {
         cat "$T/hermesfs.log" >&2
         fail "hermesfs did not mount $mnt"
     fi
+    # The mount shows before the daemon serves (it may be rescanning):
+    # this stat returns once requests are answered.
+    stat "$mnt" >/dev/null || fail "hermesfs mounted $mnt but does not serve"
 }
 
 unmount_hermesfs() {
