@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -77,6 +78,31 @@ static int root_init(struct fs *fs, const char *backing)
 	return 0;
 }
 
+/* Every inode the kernel knows holds an O_PATH fd: lift the soft limit to
+ * the hard one, and (as root) both to the system's nr_open. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr) != 1)
+			nr = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (nr > rl.rlim_max) {
+		struct rlimit big = { .rlim_cur = nr, .rlim_max = nr };
+
+		if (setrlimit(RLIMIT_NOFILE, &big) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int fs_new(const struct fs_config *cfg, struct fs **out)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -94,6 +120,7 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	    (r = build_args(cfg, fs->as_root, &args)) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
+	raise_nofile();
 	fs->se = fuse_session_new(&args, &fs_ll_ops, sizeof(fs_ll_ops), fs);
 	if (!fs->se) {
 		r = -EINVAL;
