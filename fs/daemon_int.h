@@ -19,7 +19,8 @@ struct fs;
 struct config;
 struct ctl_server;
 struct ctl_req;
-struct daemon_engine;
+struct sync_engine;
+struct sb_settings;
 struct daemon_exec;
 
 struct daemon {
@@ -36,7 +37,9 @@ struct daemon {
 
 	/* Owned by the services. */
 	struct ctl_server *ctl;
-	struct daemon_engine *eng;
+	struct sync_engine *eng;
+	pthread_mutex_t settings_lock;	/* guards settings */
+	struct sb_settings *settings;	/* per-sandbox config, read lazily */
 	struct daemon_exec *exec;	/* exec sessions per sandbox */
 };
 

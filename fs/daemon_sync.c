@@ -1,97 +1,129 @@
 /*
- * daemon_sync.c — the daemon's sync scheduling: per-sandbox runtime state
- * and transport, a background pusher that follows the journal, the
- * `sync`, `pull` and `flush` commands, and the pre-exec push.
- *
- * Locking: eng->lock guards the sandbox list and every status field;
- * sb->op serializes push and pull of one sandbox; eng->pull_lock
- * serializes pulls across sandboxes (they all write the host tree).
- * Order: pull_lock, then sb->op, then eng->lock (held only briefly).
+ * daemon_sync.c — the daemon's use of the sync engine (sync/sync.h): the
+ * engine's settings from the config file (per sandbox: retry schedule,
+ * ignore patterns, conflict policy, caps, auto-push), SSH options, the
+ * connection check of `sandbox add`, and the pre-exec push.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fs/ctl_int.h"
-#include "fs/daemon_sync_int.h"
+#include "fs/daemon_int.h"
 #include "fs/fs.h"
+#include "store/store.h"
+#include "sync/sync.h"
 
-#define BG_POLL_MS 200
-#define BG_ERROR_DELAY_NS (30LL * 1000000000)
+#define RETRY_MAX 8
 
-static struct dsb *dsb_find_locked(struct daemon_engine *e, const char *name)
+/* What the config says for one sandbox, kept for the engine's lifetime:
+ * the engine borrows the ignore rules and the retry list. */
+struct sb_settings {
+	struct sb_settings *next;
+	char *name;
+	struct ignore *ignore;
+	int retry_ms[RETRY_MAX];
+	int nretry;
+	bool auto_push;
+};
+
+static void settings_free(struct sb_settings *s)
 {
-	struct dsb *sb;
-
-	for (sb = e->list; sb; sb = sb->next)
-		if (!sb->removed && strcmp(sb->name, name) == 0)
-			return sb;
-	return NULL;
-}
-
-/* Runtime state of sandbox `name`, created from the store on first use;
- * -ENOENT when the store does not know it. Lives until engine stop. */
-int dsb_get(struct daemon *d, const char *name, struct dsb **out)
-{
-	struct daemon_engine *e = d->eng;
-	struct store_sandbox row = { 0 };
-	struct dsb *sb;
-	const char *v;
-	int r;
-
-	pthread_mutex_lock(&e->lock);
-	if ((sb = dsb_find_locked(e, name)))
-		goto found;
-	if ((r = store_sandbox_get(d->st, name, &row)) < 0)
-		goto fail;
-	r = -ENOMEM;
-	if (!(sb = calloc(1, sizeof(*sb))) || !(sb->name = strdup(row.name)) ||
-	    !(sb->url = strdup(row.url)) ||
-	    ignore_from_config(d->cfg, name, &sb->ignore) < 0) {
-		dsb_free(sb);
-		store_sandbox_release(&row);
-		goto fail;
-	}
-	sb->id = row.id;
-	sb->state = "idle";
-	sb->auto_push = true;
-	if ((v = config_get(d->cfg, name, "auto-push")))
-		config_parse_bool(v, &sb->auto_push);
-	pthread_mutex_init(&sb->op, NULL);
-	store_sandbox_release(&row);
-	sb->next = e->list;
-	e->list = sb;
-found:
-	*out = sb;
-	pthread_mutex_unlock(&e->lock);
-	return 0;
-fail:
-	pthread_mutex_unlock(&e->lock);
-	return r;
-}
-
-void dsb_free(struct dsb *sb)
-{
-	if (!sb)
+	if (!s)
 		return;
-	transport_close(sb->t);
-	ignore_free(sb->ignore);
-	free(sb->name);
-	free(sb->url);
-	free(sb);
+	ignore_free(s->ignore);
+	free(s->name);
+	free(s);
 }
 
-void dsb_set_state(struct daemon *d, struct dsb *sb, const char *state,
-		   const char *err)
+static struct sb_settings *settings_load(struct daemon *d, const char *name)
 {
-	pthread_mutex_lock(&d->eng->lock);
-	sb->state = state;
-	if (err)
-		snprintf(sb->last_error, sizeof(sb->last_error), "%s", err);
-	pthread_mutex_unlock(&d->eng->lock);
+	struct sb_settings *s = calloc(1, sizeof(*s));
+	const char *v;
+
+	if (!s || !(s->name = strdup(name)) ||
+	    ignore_from_config(d->cfg, name, &s->ignore) < 0) {
+		settings_free(s);
+		return NULL;
+	}
+	if ((v = config_get(d->cfg, name, "retry")) &&
+	    config_parse_retry(v, s->retry_ms, RETRY_MAX, &s->nretry) < 0)
+		s->nretry = 0;
+	s->auto_push = true;
+	if ((v = config_get(d->cfg, name, "auto-push")))
+		config_parse_bool(v, &s->auto_push);
+	return s;
+}
+
+/* Settings of sandbox `name`, read from the config on first use. */
+static struct sb_settings *settings_get(struct daemon *d, const char *name)
+{
+	struct sb_settings *s;
+
+	pthread_mutex_lock(&d->settings_lock);
+	for (s = d->settings; s; s = s->next)
+		if (strcmp(s->name, name) == 0)
+			break;
+	if (!s && (s = settings_load(d, name))) {
+		s->next = d->settings;
+		d->settings = s;
+	}
+	pthread_mutex_unlock(&d->settings_lock);
+	return s;
+}
+
+static bool push_ignore(const char *relpath, bool is_dir, void *arg)
+{
+	return ignore_match(arg, relpath, is_dir);
+}
+
+static void configure(const char *name, struct sync_push_config *push,
+		      struct sync_pull_config *pull, void *arg)
+{
+	struct daemon *d = arg;
+	struct sb_settings *s = settings_get(d, name);
+	const char *v;
+
+	if (s) {
+		push->ignore = push_ignore;
+		push->ignore_arg = s->ignore;
+		if (s->nretry > 0) {
+			push->backoff_list = s->retry_ms;
+			push->backoff_count = (size_t)s->nretry;
+			push->retries = s->nretry;
+			pull->retries = s->nretry;
+			pull->backoff_ms = s->retry_ms[0];
+		}
+	}
+	if ((v = config_get(d->cfg, name, "conflict")))
+		sync_conflict_policy_parse(v, &pull->policy);
+	if ((v = config_get(d->cfg, name, "max-total-bytes")))
+		config_parse_size(v, &pull->max_total_bytes);
+	if ((v = config_get(d->cfg, name, "max-files")))
+		config_parse_size(v, &pull->max_files);
+	if ((v = config_get(d->cfg, name, "max-file-size")))
+		config_parse_size(v, &pull->max_file_size);
+}
+
+static bool follow(const char *name, void *arg)
+{
+	struct sb_settings *s = settings_get(arg, name);
+
+	return !s || s->auto_push;
+}
+
+static void pull_invalidate(const char *relpath, void *arg)
+{
+	fs_invalidate(arg, relpath);
+}
+
+static void on_done(const char *name, bool is_pull, int rc, const char *error,
+		    void *arg)
+{
+	if (rc < 0 && rc != -EINTR)
+		hlog(HLOG_WARN, "%s %s failed: %s", is_pull ? "pull from" :
+		    "push to", name, error && error[0] ? error : strerror(-rc));
 }
 
 void daemon_transport_opts(struct daemon *d, const char *name,
@@ -108,23 +140,60 @@ void daemon_transport_opts(struct daemon *d, const char *name,
 		o->accept_new = yes;
 }
 
-/* Open sb's transport if it is not (sb->op held). */
-static int dsb_connect(struct daemon *d, struct dsb *sb)
+int daemon_engine_start(struct daemon *d)
 {
-	struct transport_opts o;
-	char err[256];
+	struct sync_engine_config ec = {
+		.configure = configure, .configure_arg = d,
+		.follow = follow, .follow_arg = d,
+		.on_done = on_done, .on_done_arg = d,
+	};
+	const char *v;
+	int64_t par = 4;
 	int r;
 
-	if (sb->t)
-		return 0;
-	daemon_transport_opts(d, sb->name, &o);
-	if ((r = transport_open(sb->url, &o, &sb->t)) < 0) {
-		snprintf(err, sizeof(err), "cannot connect: %s",
-		    transport_open_error());
-		dsb_set_state(d, sb, "error", err);
-		hlog(HLOG_WARN, "sandbox %s: %s", sb->name, err);
+	pthread_mutex_init(&d->settings_lock, NULL);
+	if ((v = config_get(d->cfg, NULL, "parallel")) &&
+	    config_parse_size(v, &par) == 0 && par > 0 && par <= 64)
+		ec.pool_size = (int)par;
+	/* Per-sandbox SSH options are not supported by the engine yet: the
+	 * [defaults] ones apply to every sandbox. */
+	daemon_transport_opts(d, NULL, &ec.topts);
+	ec.pull.invalidate = pull_invalidate;
+	ec.pull.invalidate_arg = d->fs;
+	if ((r = sync_engine_new(d->st, d->root_fd, &ec, &d->eng)) < 0)
+		return r;
+	return sync_engine_start_background(d->eng);
+}
+
+void daemon_engine_stop(struct daemon *d)
+{
+	struct sb_settings *s, *next;
+
+	sync_engine_free(d->eng);
+	d->eng = NULL;
+	for (s = d->settings; s; s = next) {
+		next = s->next;
+		settings_free(s);
 	}
-	return r;
+	d->settings = NULL;
+	pthread_mutex_destroy(&d->settings_lock);
+}
+
+void daemon_engine_kick(struct daemon *d)
+{
+	sync_engine_kick(d->eng);
+}
+
+void daemon_engine_forget(struct daemon *d, const char *name)
+{
+	/* The engine re-reads the store on every call; only exec keeps a
+	 * connection of its own. */
+	daemon_exec_forget(d, name);
+}
+
+int daemon_engine_push_if_needed(struct daemon *d, const char *name)
+{
+	return sync_engine_push_if_needed(d->eng, name);
 }
 
 int daemon_sandbox_probe(struct daemon *d, const char *name, const char *url,
@@ -152,166 +221,5 @@ int daemon_sandbox_probe(struct daemon *d, const char *name, const char *url,
 		    transport_error(t));
 	free(out);
 	transport_close(t);
-	return r;
-}
-
-/* "retry = 2,4,8" (seconds) from the config; default 2 s doubling. */
-static int retry_list(struct daemon *d, const char *name, int *ms, int max)
-{
-	const char *v = config_get(d->cfg, name, "retry");
-	int n = 0;
-
-	if (!v || config_parse_retry(v, ms, max, &n) < 0)
-		return 0;
-	return n;
-}
-
-static bool push_ignore(const char *relpath, bool is_dir, void *arg)
-{
-	return ignore_match(arg, relpath, is_dir);
-}
-
-static void push_progress(const struct sync_push_progress *p, void *arg)
-{
-	struct dsb *sb = arg;
-
-	/* Torn reads of these counters only make status approximate. */
-	sb->progress = *p;
-	sb->progress.path = NULL;
-}
-
-struct push_cb {
-	struct dsb *sb;
-	struct progress *pg;
-};
-
-static void push_progress_both(const struct sync_push_progress *p, void *arg)
-{
-	struct push_cb *cb = arg;
-
-	push_progress(p, cb->sb);
-	progress_update(p, cb->pg);
-}
-
-static void dsb_record(struct daemon *d, struct dsb *sb, bool push, int64_t t0,
-		       int r, const char *err)
-{
-	int64_t now = store_now_ns();
-
-	pthread_mutex_lock(&d->eng->lock);
-	if (push) {
-		sb->last_push_ns = now;
-		sb->last_push_dur_ns = now - t0;
-	} else {
-		sb->last_pull_ns = now;
-		sb->last_pull_dur_ns = now - t0;
-	}
-	sb->state = r < 0 && r != -EINTR ? "error" : "idle";
-	if (r < 0 && r != -EINTR)
-		snprintf(sb->last_error, sizeof(sb->last_error), "%s",
-		    err && err[0] ? err : strerror(-r));
-	else if (r == 0)
-		sb->last_error[0] = '\0';
-	memset(&sb->progress, 0, sizeof(sb->progress));
-	pthread_mutex_unlock(&d->eng->lock);
-	if (r < 0 && r != -EINTR && sb->t) {
-		/* Reconnect next time: the connection may be what failed. */
-		transport_close(sb->t);
-		sb->t = NULL;
-	}
-}
-
-int dsb_push(struct daemon *d, struct dsb *sb, struct ctl_req *req,
-	     struct sync_push_stats *stats)
-{
-	int backoff[8];
-	struct sync_push_config cfg = {
-		.ignore = push_ignore, .ignore_arg = sb->ignore,
-		.progress = push_progress, .progress_arg = sb,
-		.cancel = req ? &req->cancelled : &sb->cancel,
-	};
-	struct push_cb cb = { .sb = sb };
-	int64_t t0 = store_now_ns();
-	int r;
-
-	cfg.backoff_count = (size_t)retry_list(d, sb->name, backoff, 8);
-	cfg.backoff_list = cfg.backoff_count ? backoff : NULL;
-	if (cfg.backoff_count)
-		cfg.retries = (int)cfg.backoff_count;
-	memset(stats, 0, sizeof(*stats));
-	pthread_mutex_lock(&sb->op);
-	if ((r = dsb_connect(d, sb)) < 0)
-		goto out;
-	if (req && (cb.pg = progress_new(req->err, "push", sb->name))) {
-		cfg.progress = push_progress_both;
-		cfg.progress_arg = &cb;
-	}
-	dsb_set_state(d, sb, "pushing", NULL);
-	r = sync_push_run(d->st, sb->id, sb->t, d->root_fd, &cfg, stats);
-	progress_free(cb.pg);
-	dsb_record(d, sb, true, t0, r, stats->error);
-	if (r < 0 && r != -EINTR)
-		hlog(HLOG_WARN, "push to %s failed: %s", sb->name, sb->last_error);
-out:
-	pthread_mutex_unlock(&sb->op);
-	if (r == 0)
-		store_journal_prune(d->st, NULL);
-	return r;
-}
-
-static void pull_invalidate(const char *relpath, void *arg)
-{
-	fs_invalidate(arg, relpath);
-}
-
-static void pull_config(struct daemon *d, const char *name,
-			struct sync_pull_config *cfg)
-{
-	int backoff[8], n;
-	const char *v;
-
-	if ((v = config_get(d->cfg, name, "conflict")))
-		sync_conflict_policy_parse(v, &cfg->policy);
-	if ((v = config_get(d->cfg, name, "max-total-bytes")))
-		config_parse_size(v, &cfg->max_total_bytes);
-	if ((v = config_get(d->cfg, name, "max-files")))
-		config_parse_size(v, &cfg->max_files);
-	if ((v = config_get(d->cfg, name, "max-file-size")))
-		config_parse_size(v, &cfg->max_file_size);
-	if ((n = retry_list(d, name, backoff, 8)) > 0) {
-		cfg->retries = n;
-		cfg->backoff_ms = backoff[0];
-	}
-	cfg->invalidate = pull_invalidate;
-	cfg->invalidate_arg = d->fs;
-}
-
-int dsb_pull(struct daemon *d, struct dsb *sb, struct ctl_req *req,
-	     struct sync_pull_stats *stats)
-{
-	struct sync_pull_config cfg = { 0 };
-	int64_t t0 = store_now_ns();
-	const char *why;
-	int r;
-
-	pull_config(d, sb->name, &cfg);
-	cfg.cancel = req ? &req->cancelled : &sb->cancel;
-	memset(stats, 0, sizeof(*stats));
-	pthread_mutex_lock(&d->eng->pull_lock);
-	pthread_mutex_lock(&sb->op);
-	if ((r = dsb_connect(d, sb)) < 0)
-		goto out;
-	dsb_set_state(d, sb, "pulling", NULL);
-	r = sync_pull_run(d->st, sb->id, sb->t, d->root_fd, &cfg, stats);
-	why = r < 0 ? transport_error(sb->t) : NULL;
-	dsb_record(d, sb, false, t0, r, why);
-	if (r < 0 && r != -EINTR)
-		hlog(HLOG_WARN, "pull from %s failed: %s", sb->name, sb->last_error);
-	if (stats->conflicts > 0)
-		hlog(HLOG_WARN, "pull from %s kept %lld conflict copies", sb->name,
-		    (long long)stats->conflicts);
-out:
-	pthread_mutex_unlock(&sb->op);
-	pthread_mutex_unlock(&d->eng->pull_lock);
 	return r;
 }

@@ -44,6 +44,7 @@ struct sync_engine {
 	pthread_t bg;
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
+	bool kicked;			/* bg_mu: re-check even if the head stayed */
 };
 
 static int64_t mono_ns(void)
@@ -196,6 +197,7 @@ struct prog_arg {
 	struct sync_engine *e;
 	struct eng_sb *s;
 	const struct sync_push_config *user;
+	const struct sync_engine_call *call;
 };
 
 static void on_progress(const struct sync_push_progress *p, void *arg)
@@ -208,17 +210,23 @@ static void on_progress(const struct sync_push_progress *p, void *arg)
 	pthread_mutex_unlock(&a->e->mu);
 	if (a->user->progress)
 		a->user->progress(p, a->user->progress_arg);
+	if (a->call && a->call->progress)
+		a->call->progress(a->s->name, p, a->call->arg);
 }
 
 static void configure(struct sync_engine *e, struct eng_sb *s,
-		      struct sync_push_config *push, struct sync_pull_config *pull)
+		      struct sync_push_config *push, struct sync_pull_config *pull,
+		      const struct sync_engine_call *call)
 {
+	const volatile int *cancel = call && call->cancel ? call->cancel :
+				     &e->cancel;
+
 	*push = e->cfg.push;
 	*pull = e->cfg.pull;
 	if (e->cfg.configure)
 		e->cfg.configure(s->name, push, pull, e->cfg.configure_arg);
-	push->cancel = &e->cancel;
-	pull->cancel = &e->cancel;
+	push->cancel = cancel;
+	pull->cancel = cancel;
 }
 
 static void finish(struct sync_engine *e, struct eng_sb *s, bool is_pull,
@@ -248,12 +256,12 @@ static void finish(struct sync_engine *e, struct eng_sb *s, bool is_pull,
 
 /* retries: -2 = as configured; else override (background: one attempt). */
 static int do_push(struct sync_engine *e, struct eng_sb *s, bool only_if_needed,
-		   int retries)
+		   int retries, const struct sync_engine_call *call)
 {
 	struct sync_push_config push;
 	struct sync_pull_config pull;
 	struct sync_push_stats stats = { 0 };
-	struct prog_arg pa = { e, s, &e->cfg.push };
+	struct prog_arg pa = { e, s, &e->cfg.push, call };
 	int64_t t0;
 	bool needed = true;
 	int r;
@@ -266,7 +274,7 @@ static int do_push(struct sync_engine *e, struct eng_sb *s, bool only_if_needed,
 	}
 	t0 = mono_ns();
 	set_state(e, s, SYNC_SB_PUSHING);
-	configure(e, s, &push, &pull);
+	configure(e, s, &push, &pull, call);
 	pa.user = &push;
 	if (retries != -2)
 		push.retries = retries;
@@ -285,10 +293,13 @@ static int do_push(struct sync_engine *e, struct eng_sb *s, bool only_if_needed,
 	pthread_mutex_unlock(&e->mu);
 	finish(e, s, false, r, stats.error, t0);
 	pthread_mutex_unlock(&s->op);
+	if (call && call->on_push)
+		call->on_push(s->name, r, &stats, call->arg);
 	return r;
 }
 
-static int do_pull(struct sync_engine *e, struct eng_sb *s)
+static int do_pull(struct sync_engine *e, struct eng_sb *s,
+		   const struct sync_engine_call *call)
 {
 	struct sync_push_config push;
 	struct sync_pull_config pull;
@@ -301,7 +312,7 @@ static int do_pull(struct sync_engine *e, struct eng_sb *s)
 	pthread_mutex_lock(&s->op);
 	t0 = mono_ns();
 	set_state(e, s, SYNC_SB_PULLING);
-	configure(e, s, &push, &pull);
+	configure(e, s, &push, &pull, call);
 	r = ensure_transport(e, s, err, sizeof(err));
 	if (r == 0) {
 		r = sync_pull_run(e->st, s->id, s->t, e->root_fd, &pull, &stats);
@@ -319,10 +330,12 @@ static int do_pull(struct sync_engine *e, struct eng_sb *s)
 	s->pull_conflicts = stats.conflicts;
 	s->pull_refused = stats.refused;
 	pthread_mutex_unlock(&e->mu);
-	sync_pull_stats_release(&stats);
 	finish(e, s, true, r, err, t0);
 	pthread_mutex_unlock(&s->op);
 	pthread_mutex_unlock(&e->pull_mu);
+	if (call && call->on_pull)
+		call->on_pull(s->name, r, &stats, err, call->arg);
+	sync_pull_stats_release(&stats);
 	return r;
 }
 
@@ -336,6 +349,7 @@ struct fan {
 	atomic_int first_err;
 	int retries;
 	bool bg;
+	const struct sync_engine_call *call;
 };
 
 static void *fan_worker(void *arg)
@@ -344,7 +358,7 @@ static void *fan_worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&f->next, 1)) < f->n) {
-		int r = do_push(f->e, f->v[i], f->bg, f->retries);
+		int r = do_push(f->e, f->v[i], f->bg, f->retries, f->call);
 		int zero = 0;
 
 		if (r < 0)
@@ -354,9 +368,10 @@ static void *fan_worker(void *arg)
 }
 
 static int fan_out(struct sync_engine *e, struct eng_sb **v, size_t n,
-		   int retries, bool bg)
+		   int retries, bool bg, const struct sync_engine_call *call)
 {
-	struct fan f = { .e = e, .v = v, .n = n, .retries = retries, .bg = bg };
+	struct fan f = { .e = e, .v = v, .n = n, .retries = retries, .bg = bg,
+			 .call = call };
 	size_t pool = e->cfg.pool_size > 0 ? (size_t)e->cfg.pool_size : 4;
 	pthread_t th[64];
 	size_t nth = 0;
@@ -418,37 +433,42 @@ void sync_engine_free(struct sync_engine *e)
 	free(e);
 }
 
-int sync_engine_push(struct sync_engine *e, const char *name)
-{
-	struct eng_sb **v;
-	size_t n;
-	int r = targets(e, name, &v, &n);
-
-	if (r == 0)
-		r = fan_out(e, v, n, -2, false);
-	free(v);
-	return r;
-}
-
-int sync_engine_pull(struct sync_engine *e, const char *name)
+int sync_engine_run(struct sync_engine *e, enum sync_engine_op op,
+		    const char *name, const struct sync_engine_call *call)
 {
 	struct eng_sb **v;
 	size_t n;
 	int r = targets(e, name, &v, &n), r1;
 
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if ((r1 = do_pull(e, v[i])) < 0 && !r)
+	if (r == 0 && op != SYNC_ENGINE_PULL)
+		r = fan_out(e, v, n, -2, false, call);
+	/* A flush pulls even after a failed push: nothing the sandbox holds
+	 * is left behind at teardown. */
+	for (size_t i = 0; op != SYNC_ENGINE_PUSH && i < n; i++)
+		if ((r1 = do_pull(e, v[i], call)) < 0 && !r)
+			r = r1;
+	/* Host versions the pull kept (host-wins, refused deletions) go back
+	 * out, so a flushed sandbox ends equal to the host. */
+	for (size_t i = 0; op == SYNC_ENGINE_FLUSH && i < n; i++)
+		if ((r1 = do_push(e, v[i], true, -2, call)) < 0 && !r)
 			r = r1;
 	free(v);
 	return r;
 }
 
+int sync_engine_push(struct sync_engine *e, const char *name)
+{
+	return sync_engine_run(e, SYNC_ENGINE_PUSH, name, NULL);
+}
+
+int sync_engine_pull(struct sync_engine *e, const char *name)
+{
+	return sync_engine_run(e, SYNC_ENGINE_PULL, name, NULL);
+}
+
 int sync_engine_flush(struct sync_engine *e, const char *name)
 {
-	int r = sync_engine_push(e, name);
-	int r2 = r == -ENOENT ? r : sync_engine_pull(e, name);
-
-	return r < 0 ? r : r2;
+	return sync_engine_run(e, SYNC_ENGINE_FLUSH, name, NULL);
 }
 
 int sync_engine_push_if_needed(struct sync_engine *e, const char *name)
@@ -469,7 +489,7 @@ int sync_engine_push_if_needed(struct sync_engine *e, const char *name)
 		s = r == 0 ? v[0] : NULL;
 		free(v);
 	}
-	return s ? do_push(e, s, true, -2) : r;
+	return s ? do_push(e, s, true, -2, NULL) : r;
 }
 
 int sync_engine_error(struct sync_engine *e, const char *name, char *buf,
@@ -575,10 +595,12 @@ static void bg_round(struct sync_engine *e, bool *all_ok)
 			*all_ok = false;	/* come back when it is due */
 			continue;
 		}
+		if (e->cfg.follow && !e->cfg.follow(v[i]->name, e->cfg.follow_arg))
+			continue;
 		due[k++] = v[i];
 	}
 	pthread_mutex_unlock(&e->mu);
-	fan_out(e, due, k, -1, true);
+	fan_out(e, due, k, -1, true, NULL);
 	pthread_mutex_lock(&e->mu);
 	for (size_t i = 0; i < k; i++) {
 		struct eng_sb *s = due[i];
@@ -610,7 +632,8 @@ static void *bg_main(void *arg)
 		struct timespec ts;
 		bool ok = true;
 
-		if (head != seen) {
+		if (head != seen || e->kicked) {
+			e->kicked = false;
 			pthread_mutex_unlock(&e->bg_mu);
 			bg_round(e, &ok);
 			pthread_mutex_lock(&e->bg_mu);
@@ -659,4 +682,12 @@ void sync_engine_stop(struct sync_engine *e)
 		pthread_join(e->bg, NULL);
 		e->cancel = 0;
 	}
+}
+
+void sync_engine_kick(struct sync_engine *e)
+{
+	pthread_mutex_lock(&e->bg_mu);
+	e->kicked = true;
+	pthread_cond_broadcast(&e->bg_cv);
+	pthread_mutex_unlock(&e->bg_mu);
 }

@@ -322,6 +322,10 @@ struct sync_engine_config {
 	void (*on_done)(const char *name, bool is_pull, int rc,
 			const char *error, void *arg);
 	void *on_done_arg;
+	/* Background pushes only go to sandboxes for which this returns
+	 * true (e.g. not those with auto-push = no); NULL = all. */
+	bool (*follow)(const char *name, void *arg);
+	void *follow_arg;
 	int pool_size;		/* parallel pushes; 0 = 4 */
 	int poll_ms;		/* background poll of the journal head; 0 = 200 */
 	int max_backoff_ms;	/* background retry delay cap; 0 = 60000 */
@@ -339,15 +343,48 @@ int sync_engine_new(struct store *st, int root_fd,
 /* Stop the background thread, wait for running work, close transports. */
 void sync_engine_free(struct sync_engine *e);	/* NULL ok */
 
+/* Per-call options of sync_engine_run() (every member optional). */
+struct sync_engine_call {
+	/* Non-zero stops this call's work (-EINTR; nothing committed). When
+	 * set, it replaces the engine's own stop flag for this call. */
+	const volatile int *cancel;
+	/* Push progress of sandbox `name` (pushing threads, concurrently). */
+	void (*progress)(const char *name, const struct sync_push_progress *p,
+			 void *arg);
+	/* After each push / pull this call ran, with its stats (worker
+	 * threads; pushes of different sandboxes concurrently). error is the
+	 * pull's one-line reason ("" on success). */
+	void (*on_push)(const char *name, int rc, const struct sync_push_stats *s,
+			void *arg);
+	void (*on_pull)(const char *name, int rc, const struct sync_pull_stats *s,
+			const char *error, void *arg);
+	void *arg;
+};
+
+enum sync_engine_op {
+	SYNC_ENGINE_PUSH,
+	SYNC_ENGINE_PULL,
+	SYNC_ENGINE_FLUSH,	/* push, pull, then push what the pull kept */
+};
+
+/* Run op on sandbox `name` or on all (NULL): pushes in parallel on the
+ * pool, pulls one after another. call may be NULL. Returns the first
+ * error (-ENOENT: no such sandbox). */
+int sync_engine_run(struct sync_engine *e, enum sync_engine_op op,
+		    const char *name, const struct sync_engine_call *call);
+/* Make the background thread look at every sandbox now (one was added). */
+void sync_engine_kick(struct sync_engine *e);
+
 /* Push sandbox `name`, or all of them in parallel (NULL). Uses the
  * configured retries/backoff. Returns the first error. */
 int sync_engine_push(struct sync_engine *e, const char *name);
 /* Pull (sync-back) sandbox `name`, or all of them one after another. */
 int sync_engine_pull(struct sync_engine *e, const char *name);
-/* The teardown call: push, then pull, of `name` or all. What the pull
- * journaled reaches the OTHER sandboxes through the background thread or
- * their next push. The pull runs even when the push failed (nothing the
- * sandbox holds is left behind at teardown). Returns the first error. */
+/* The teardown call: push, then pull, of `name` or all, then push again
+ * what the pull kept from the host. What the pull journaled reaches the
+ * OTHER sandboxes through the background thread or their next push. The
+ * pull runs even when the push failed (nothing the sandbox holds is left
+ * behind at teardown). Returns the first error. */
 int sync_engine_flush(struct sync_engine *e, const char *name);
 /* Before a remote command on `name`: push if and only if the journal head
  * is past its cursor (O(1) when nothing is pending). */
