@@ -2,21 +2,28 @@
  * exec.h — spawn-per-call command execution on a transport.
  *
  * A session keeps, on the sandbox, a private directory (mktemp -d, 0700)
- * holding a snapshot of a login shell: exported variables, functions and
- * aliases, plus `shopt -s expand_aliases`, `set +e`, `set +u`. Every
- * command is a fresh `bash -c` that cds to the tracked cwd (exit 126 with
- * a message if it is gone), then runs the user's command in a child
- * subshell of its own process group which sources the snapshot; an EXIT
- * trap in that child writes exported variables, functions, aliases and
- * its cwd back to private files, which the outer bash reports in markers
- * carrying a per-session random nonce. Markers are removed from the output;
- * output imitating one (without the nonce) is returned unchanged and never
- * moves the cwd.
+ * holding a snapshot of a login shell (files 0600, the first written to a
+ * mktemp name and renamed): exported variables, functions and aliases,
+ * plus `shopt -s expand_aliases`, `set +e`, `set +u`. Every command is a
+ * fresh `bash -c` that cds to the tracked cwd (exit 126 with a message if
+ * it is gone; the session then goes back to its initial cwd), clears the
+ * inherited environment, sources the snapshot and evals the command under
+ * an EXIT trap that saves exported variables, functions and aliases back
+ * (to the other of two snapshot generations, adopted only once complete)
+ * and reports the cwd. The command runs in its own process group: bash
+ * itself where it leads one (local:, ssh://), else a `set -m` subshell
+ * (cmd:). Its pgid comes back in a P marker before it can print anything,
+ * status/cwd in an E marker; markers carry a per-session random nonce and
+ * are removed from the output; output imitating one (without the nonce)
+ * is returned unchanged and never moves the cwd. On timeout or interrupt
+ * the group gets TERM, then KILL, and is checked gone: with kill(2) for
+ * local:, through a second transport call for ssh:// and cmd:.
  *
  * Known limits: a command that replaces the shell (`exec prog`) or that
- * installs its own EXIT trap and then exits keeps the previous cwd and
- * environment (its exit status is still right). A command string must fit
- * in one argument (128 KiB). Processes a command leaves in the background
+ * installs its own EXIT trap keeps the previous cwd and environment (its
+ * exit status is still right). A command string must fit in one argument
+ * (at most 120 KiB: -E2BIG). `set -u` failures exit 127 in the flat shape
+ * (as `bash -c` does) and 1 in the nested one. Processes a command leaves in the background
  * keep running; the call returns shortly after the command itself ends.
  *
  * Depends on sync/ transports only (never on the push engine: the caller
