@@ -109,7 +109,10 @@ static void ver_from_entry(const struct pull_entry *e, struct pull_ver *v)
 static bool entry_changed(const struct pull_entry *e, const struct pull_ver *rv,
 			  const struct store_ledger_row *l)
 {
-	if (!l || l->type != e->type || (l->mode & 07777) != (e->mode & 07777))
+	/* The ledger holds the mode applied (setuid/setgid stripped), so a
+	 * sandbox's setuid bit alone is no change: it would never converge. */
+	if (!l || l->type != e->type ||
+	    (l->mode & PULL_MODE_MASK) != (e->mode & PULL_MODE_MASK))
 		return true;
 	if (e->type == STORE_FT_SYMLINK)
 		return memcmp(rv->sha, l->sha256, sizeof(rv->sha)) != 0;
@@ -355,7 +358,7 @@ static void row_from_item(const struct pull_item *it, struct store_ledger_row *r
 	memset(row, 0, sizeof(*row));
 	row->path = (char *)it->path;
 	row->type = e->type;
-	row->mode = e->mode;
+	row->mode = e->mode & (S_IFMT | PULL_MODE_MASK);
 	row->mtime_ns = e->mtime_ns;
 	row->size = it->fetch ? it->fetch->size : e->size;
 	memcpy(row->sha256, it->remote.sha, sizeof(row->sha256));

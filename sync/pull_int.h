@@ -14,6 +14,10 @@
 #include "store/store.h"
 #include "sync/sync.h"
 
+/* Permission bits a pull may set (and records): no setuid/setgid from a
+ * sandbox. */
+#define PULL_MODE_MASK 01777
+
 /* ---- report: one line per refusal, conflict, warning ------------------- */
 
 struct pull_report {
