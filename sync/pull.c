@@ -199,6 +199,7 @@ static int check_caps(struct pull_ctx *c, struct pull_run *r)
 		const struct pull_entry *e = pull_list_find(&r->list, r->want[i].path);
 
 		if (e->size > c->caps.max_file_size) {
+			pull_report_fatal(&c->rep);
 			pull_report_add_path(&c->rep, "refused pull: ", e->path,
 					     ": single file size cap exceeded (nothing applied)\n");
 			return -EFBIG;
@@ -206,6 +207,7 @@ static int check_caps(struct pull_ctx *c, struct pull_run *r)
 		total += e->size;
 	}
 	if (total > c->caps.max_total_bytes || (int64_t)r->nwant > c->caps.max_files) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: %zu files, %lld bytes to fetch: "
 				"over the caps (nothing applied)\n", r->nwant, (long long)total);
 		return -EFBIG;
@@ -220,6 +222,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 	int rc = 0;
 
 	if (r->list.root_missing) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: the sandbox root %s is missing; "
 				"nothing changed\n", transport_root(c->t));
 		return -ESTALE;
@@ -231,6 +234,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 		while (n && (want[n - 1] == '\n' || want[n - 1] == ' '))
 			want[--n] = '\0';
 		if (!r->list.have_marker || strcmp(r->list.marker, want) != 0) {
+			pull_report_fatal(&c->rep);
 			pull_report_add(&c->rep, "refused pull: the sandbox root marker %s is %s: "
 					"the root was wiped or replaced; nothing changed\n",
 					SYNC_MARKER_NAME,
@@ -238,6 +242,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 			rc = -ESTALE;
 		}
 	} else if (r->list.n == 0 && r->ledger.n > 0) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: the sandbox root is empty but %zu "
 				"paths were pushed there; nothing changed\n", r->ledger.n);
 		rc = -ESTALE;
@@ -499,6 +504,8 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 	pthread_mutex_unlock(&pull_lock);
 	free(c.sbname);
 	free(c.swept);
+	if (r < 0)
+		pull_report_fatal_first(&c.rep);
 	stats->report = c.rep.buf;
 	if (stats == &local)
 		pull_report_release(&c.rep);

@@ -267,9 +267,11 @@ pull && fail "emptied root accepted"
 reported "refused pull: the sandbox root marker .hermesfs-sandbox is missing"
 host_same
 wsetup replaced
-rm "$R/a" "$R/b"; echo other-id > "$R/.hermesfs-sandbox"
+rm "$R/a" "$R/b"; echo other-id > "$R/.hermesfs-sandbox"; mkfifo "$R/fifo"
 pull && fail "replaced root accepted"
 reported "marker .hermesfs-sandbox is different"
+sed -n 2p "$S/out" | grep -q '^refused pull: the sandbox root marker' ||
+    fail "the reason is not the report's first line"
 host_same
 wsetup nomarker --no-marker
 find "$R" -mindepth 1 -delete
