@@ -109,7 +109,10 @@ static void ver_from_entry(const struct pull_entry *e, struct pull_ver *v)
 static bool entry_changed(const struct pull_entry *e, const struct pull_ver *rv,
 			  const struct store_ledger_row *l)
 {
-	if (!l || l->type != e->type || (l->mode & 07777) != (e->mode & 07777))
+	/* The ledger holds the mode applied (setuid/setgid stripped), so a
+	 * sandbox's setuid bit alone is no change: it would never converge. */
+	if (!l || l->type != e->type ||
+	    (l->mode & PULL_MODE_MASK) != (e->mode & PULL_MODE_MASK))
 		return true;
 	if (e->type == STORE_FT_SYMLINK)
 		return memcmp(rv->sha, l->sha256, sizeof(rv->sha)) != 0;
@@ -196,6 +199,7 @@ static int check_caps(struct pull_ctx *c, struct pull_run *r)
 		const struct pull_entry *e = pull_list_find(&r->list, r->want[i].path);
 
 		if (e->size > c->caps.max_file_size) {
+			pull_report_fatal(&c->rep);
 			pull_report_add_path(&c->rep, "refused pull: ", e->path,
 					     ": single file size cap exceeded (nothing applied)\n");
 			return -EFBIG;
@@ -203,6 +207,7 @@ static int check_caps(struct pull_ctx *c, struct pull_run *r)
 		total += e->size;
 	}
 	if (total > c->caps.max_total_bytes || (int64_t)r->nwant > c->caps.max_files) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: %zu files, %lld bytes to fetch: "
 				"over the caps (nothing applied)\n", r->nwant, (long long)total);
 		return -EFBIG;
@@ -217,6 +222,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 	int rc = 0;
 
 	if (r->list.root_missing) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: the sandbox root %s is missing; "
 				"nothing changed\n", transport_root(c->t));
 		return -ESTALE;
@@ -228,6 +234,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 		while (n && (want[n - 1] == '\n' || want[n - 1] == ' '))
 			want[--n] = '\0';
 		if (!r->list.have_marker || strcmp(r->list.marker, want) != 0) {
+			pull_report_fatal(&c->rep);
 			pull_report_add(&c->rep, "refused pull: the sandbox root marker %s is %s: "
 					"the root was wiped or replaced; nothing changed\n",
 					SYNC_MARKER_NAME,
@@ -235,6 +242,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 			rc = -ESTALE;
 		}
 	} else if (r->list.n == 0 && r->ledger.n > 0) {
+		pull_report_fatal(&c->rep);
 		pull_report_add(&c->rep, "refused pull: the sandbox root is empty but %zu "
 				"paths were pushed there; nothing changed\n", r->ledger.n);
 		rc = -ESTALE;
@@ -355,7 +363,7 @@ static void row_from_item(const struct pull_item *it, struct store_ledger_row *r
 	memset(row, 0, sizeof(*row));
 	row->path = (char *)it->path;
 	row->type = e->type;
-	row->mode = e->mode;
+	row->mode = e->mode & (S_IFMT | PULL_MODE_MASK);
 	row->mtime_ns = e->mtime_ns;
 	row->size = it->fetch ? it->fetch->size : e->size;
 	memcpy(row->sha256, it->remote.sha, sizeof(row->sha256));
@@ -496,6 +504,8 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 	pthread_mutex_unlock(&pull_lock);
 	free(c.sbname);
 	free(c.swept);
+	if (r < 0)
+		pull_report_fatal_first(&c.rep);
 	stats->report = c.rep.buf;
 	if (stats == &local)
 		pull_report_release(&c.rep);

@@ -17,9 +17,6 @@
 
 #include "sync/pull_int.h"
 
-/* Permission bits a pull may set: no setuid/setgid from a sandbox. */
-#define PULL_MODE_MASK 01777
-
 static void journal(struct pull_ctx *c, int op, const char *path,
 		    const char *path2, uint32_t mode, int64_t origin)
 {

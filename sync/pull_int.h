@@ -14,13 +14,24 @@
 #include "store/store.h"
 #include "sync/sync.h"
 
+/* Permission bits a pull may set (and records): no setuid/setgid from a
+ * sandbox. */
+#define PULL_MODE_MASK 01777
+
 /* ---- report: one line per refusal, conflict, warning ------------------- */
 
 struct pull_report {
 	char *buf;		/* NUL-terminated, lines end in '\n' */
 	size_t len, cap;
 	int64_t lines;
+	bool has_fatal;
+	size_t fatal_at;	/* offset of the first line saying why a pull failed */
 };
+/* The next line added says why the pull fails: a failed pull's report
+ * starts with it (callers show the first line as the error). */
+void pull_report_fatal(struct pull_report *r);
+/* Move the first fatal line (if any) to the front. */
+void pull_report_fatal_first(struct pull_report *r);
 void pull_report_add(struct pull_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Append `s` with control bytes and backslashes escaped (\n, \x1b...):

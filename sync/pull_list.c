@@ -394,6 +394,7 @@ int pull_list_parse(const char *buf, size_t len, int64_t max_files,
 				goto truncated;
 			pos = (size_t)(tnul - buf) + 1;
 			if (++records > max_files) {
+				pull_report_fatal(rep);
 				pull_report_add(rep, "listing has more than %lld entries (cap)\n",
 						(long long)max_files);
 				return -EFBIG;
@@ -409,12 +410,14 @@ int pull_list_parse(const char *buf, size_t len, int64_t max_files,
 	if (!end && !out->root_missing)
 		goto truncated;
 	if (pos != len && !out->root_missing) {
+		pull_report_fatal(rep);
 		pull_report_add(rep, "listing has data after its end record\n");
 		return -EPROTO;
 	}
 	list_finish(out, rep);
 	return 0;
 truncated:
+	pull_report_fatal(rep);
 	pull_report_add(rep, "listing truncated (no end record): not trusted\n");
 	return -EPROTO;
 }

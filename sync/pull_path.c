@@ -82,6 +82,33 @@ void pull_report_add_path(struct pull_report *r, const char *prefix,
 	pull_report_add(r, "%s", suffix);
 }
 
+void pull_report_fatal(struct pull_report *r)
+{
+	if (!r->has_fatal) {
+		r->has_fatal = true;
+		r->fatal_at = r->len;
+	}
+}
+
+void pull_report_fatal_first(struct pull_report *r)
+{
+	char *nl, *line;
+	size_t n;
+
+	if (!r->has_fatal || r->fatal_at == 0 || r->fatal_at >= r->len)
+		return;
+	nl = memchr(r->buf + r->fatal_at, '\n', r->len - r->fatal_at);
+	n = nl ? (size_t)(nl - (r->buf + r->fatal_at)) + 1 : r->len - r->fatal_at;
+	line = malloc(n);
+	if (!line)
+		return;
+	memcpy(line, r->buf + r->fatal_at, n);
+	memmove(r->buf + n, r->buf, r->fatal_at);
+	memcpy(r->buf, line, n);
+	free(line);
+	r->fatal_at = 0;
+}
+
 void pull_report_release(struct pull_report *r)
 {
 	if (!r)

@@ -83,6 +83,7 @@ static void report_failure(struct pull_ctx *c, const char *what, int status,
 
 	snprintf(line, sizeof(line), "%s failed (exit %d): ", what, status);
 	/* The first lines say why; the report clips long paths anyway. */
+	pull_report_fatal(&c->rep);
 	pull_report_add_path(&c->rep, line, err->n ? err->s : transport_error(c->t),
 			     "\n");
 }
@@ -127,6 +128,7 @@ int pull_remote_list(struct pull_ctx *c, struct pull_list *out)
 			break;
 		len += (size_t)n;
 		if ((long long)len > LIST_MAX_BYTES) {
+			pull_report_fatal(&c->rep);
 			pull_report_add(&c->rep, "listing larger than %lld bytes: refused\n",
 					LIST_MAX_BYTES);
 			r = -EFBIG;

@@ -104,6 +104,7 @@ static ssize_t tar_read_cb(struct archive *a, void *arg, const void **out)
 
 static int cap_exceeded(struct tar_ctx *c, const char *path, const char *what)
 {
+	pull_report_fatal(c->rep);
 	pull_report_add_path(c->rep, "refused pull: ", path, "");
 	pull_report_add(c->rep, ": %s cap exceeded (nothing applied)\n", what);
 	return -EFBIG;
@@ -230,6 +231,7 @@ static int tar_loop(struct tar_ctx *c, struct pull_fetch *want, size_t nwant)
 		if (r < ARCHIVE_WARN) {
 			if (c->err)
 				return c->err;
+			pull_report_fatal(c->rep);
 			pull_report_add(c->rep, "bad tar stream: %s\n",
 					archive_error_string(c->a) ?
 					archive_error_string(c->a) : "?");
@@ -275,10 +277,12 @@ int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 	archive_read_set_option(c->a, "tar", "read_concatenated_archives", "1");
 	if (archive_read_open(c->a, c, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
 		r = c->err ? c->err : -EPROTO;
-		if (r == -EPROTO)
+		if (r == -EPROTO) {
+			pull_report_fatal(rep);
 			pull_report_add(rep, "bad tar stream: %s\n",
 					archive_error_string(c->a) ?
 					archive_error_string(c->a) : "?");
+		}
 		goto out;
 	}
 	r = tar_loop(c, want, nwant);

@@ -186,6 +186,11 @@ assert_eq "$(stat -c %a "$H/suid")" "755" "setuid/setgid stripped"
 assert_eq "$(stat -c %a "$H/sgid")" "1777" "setgid dir stripped"
 reported "stripped setuid/setgid bits of suid"
 reported "stripped setuid/setgid bits of sgid"
+# the ledger holds what was applied, so the host is not pushed back as a
+# change and the sandbox's bits alone do not refetch it every time
+"$TOOL" ledger "$DB" sbx | grep -q '^suid 1 3 100755 ' || fail "ledger: $("$TOOL" ledger "$DB" sbx | grep suid)"
+pull || fail "second pull"
+assert_eq "$(stat_of fetched)" 0 "setuid file fetched again"
 outside_intact; host_unchanged
 
 note "caps: checked on the listing before anything is fetched or written"
@@ -262,9 +267,11 @@ pull && fail "emptied root accepted"
 reported "refused pull: the sandbox root marker .hermesfs-sandbox is missing"
 host_same
 wsetup replaced
-rm "$R/a" "$R/b"; echo other-id > "$R/.hermesfs-sandbox"
+rm "$R/a" "$R/b"; echo other-id > "$R/.hermesfs-sandbox"; mkfifo "$R/fifo"
 pull && fail "replaced root accepted"
 reported "marker .hermesfs-sandbox is different"
+sed -n 2p "$S/out" | grep -q '^refused pull: the sandbox root marker' ||
+    fail "the reason is not the report's first line"
 host_same
 wsetup nomarker --no-marker
 find "$R" -mindepth 1 -delete

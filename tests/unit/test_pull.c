@@ -107,6 +107,16 @@ static void test_report_escapes(void **state)
 	assert_string_equal(r.buf, "refused a\\x0afake line\\x1b[2J\\\\: x\n");
 	assert_int_equal(r.lines, 1);
 	pull_report_release(&r);
+
+	/* a failed pull's report starts with why it failed */
+	pull_report_add(&r, "refused x: fifo\n");
+	pull_report_fatal(&r);
+	pull_report_add(&r, "refused pull: %s\n", "root wiped");
+	pull_report_fatal(&r);		/* only the first one counts */
+	pull_report_add(&r, "later\n");
+	pull_report_fatal_first(&r);
+	assert_string_equal(r.buf, "refused pull: root wiped\nrefused x: fifo\nlater\n");
+	pull_report_release(&r);
 }
 
 /* ---- three-way table --------------------------------------------------- */
