@@ -520,6 +520,18 @@ int push_send(struct transport *t, int root_fd, struct push_plan *p,
 	}
 	*started = true;
 	r = stream_all(&c, p, stage);
+	if (r == -EPIPE) {
+		/* The remote command ended early: its stderr says why. */
+		transport_proc_close_stdin(c.proc);
+		drain(c.proc, tail, sizeof(tail));
+		if (transport_proc_wait(c.proc, &status) == 0 && tail[0]) {
+			tail[strcspn(tail, "\n")] = '\0';
+			snprintf(stats->error, sizeof(stats->error),
+				 "remote command exited with status %d: %s", status, tail);
+			r = -EIO;
+			goto out;
+		}
+	}
 	if (r < 0) {
 		transport_proc_kill(c.proc, SIGKILL);
 		snprintf(stats->error, sizeof(stats->error), "%s",
