@@ -350,6 +350,7 @@ struct fan {
 	int retries;
 	bool bg;
 	const struct sync_engine_call *call;
+	int *rcs;			/* optional: each sandbox's result */
 };
 
 static void *fan_worker(void *arg)
@@ -361,6 +362,8 @@ static void *fan_worker(void *arg)
 		int r = do_push(f->e, f->v[i], f->bg, f->retries, f->call);
 		int zero = 0;
 
+		if (f->rcs)
+			f->rcs[i] = r;
 		if (r < 0)
 			atomic_compare_exchange_strong(&f->first_err, &zero, r);
 	}
@@ -368,10 +371,11 @@ static void *fan_worker(void *arg)
 }
 
 static int fan_out(struct sync_engine *e, struct eng_sb **v, size_t n,
-		   int retries, bool bg, const struct sync_engine_call *call)
+		   int retries, bool bg, const struct sync_engine_call *call,
+		   int *rcs)
 {
 	struct fan f = { .e = e, .v = v, .n = n, .retries = retries, .bg = bg,
-			 .call = call };
+			 .call = call, .rcs = rcs };
 	size_t pool = e->cfg.pool_size > 0 ? (size_t)e->cfg.pool_size : 4;
 	pthread_t th[64];
 	size_t nth = 0;
@@ -436,22 +440,28 @@ void sync_engine_free(struct sync_engine *e)
 int sync_engine_run(struct sync_engine *e, enum sync_engine_op op,
 		    const char *name, const struct sync_engine_call *call)
 {
-	struct eng_sb **v;
-	size_t n;
-	int r = targets(e, name, &v, &n), r1;
+	struct eng_sb **v = NULL;
+	size_t n = 0;
+	int r = targets(e, name, &v, &n), r1, *rcs = NULL;
 
+	if (r == 0 && n && !(rcs = calloc(n, sizeof(*rcs))))
+		r = -ENOMEM;
 	if (r == 0 && op != SYNC_ENGINE_PULL)
-		r = fan_out(e, v, n, -2, false, call);
+		r = fan_out(e, v, n, -2, false, call, rcs);
 	/* A flush pulls even after a failed push: nothing the sandbox holds
 	 * is left behind at teardown. */
-	for (size_t i = 0; op != SYNC_ENGINE_PUSH && i < n; i++)
+	for (size_t i = 0; rcs && op != SYNC_ENGINE_PUSH && i < n; i++)
 		if ((r1 = do_pull(e, v[i], call)) < 0 && !r)
 			r = r1;
 	/* Host versions the pull kept (host-wins, refused deletions) go back
-	 * out, so a flushed sandbox ends equal to the host. */
-	for (size_t i = 0; op == SYNC_ENGINE_FLUSH && i < n; i++)
-		if ((r1 = do_push(e, v[i], true, -2, call)) < 0 && !r)
+	 * out, so a flushed sandbox ends equal to the host. A sandbox whose
+	 * push just failed is not tried again: it would fail the same way
+	 * and report the same error twice. */
+	for (size_t i = 0; rcs && op == SYNC_ENGINE_FLUSH && i < n; i++)
+		if (rcs[i] == 0 &&
+		    (r1 = do_push(e, v[i], true, -2, call)) < 0 && !r)
 			r = r1;
+	free(rcs);
 	free(v);
 	return r;
 }
@@ -600,7 +610,7 @@ static void bg_round(struct sync_engine *e, bool *all_ok)
 		due[k++] = v[i];
 	}
 	pthread_mutex_unlock(&e->mu);
-	fan_out(e, due, k, -1, true, NULL);
+	fan_out(e, due, k, -1, true, NULL, NULL);
 	pthread_mutex_lock(&e->mu);
 	for (size_t i = 0; i < k; i++) {
 		struct eng_sb *s = due[i];
