@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# bench_fs.sh — the hermesfs mount against the native backing directory,
+# measured in the same run on the same disk:
+#   sequential write (with fsync) and read of 1 GiB (dd, bs=1M)
+#   4 KiB random read/write (fio, psync, 5 s)
+#   create + stat + delete of 10,000 files
+#   extract then tar a 5,000-file tree
+#   journaling on vs off (the hidden --no-journal) for the metadata workloads
+# Ratios: mount time / native time (lower is better; 1.00 = native speed),
+# or throughput ratios where noted. BENCH_FS_SIZE_MB overrides the 1 GiB.
+set -u
+HERMES_SRC=${HERMES_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
+HERMES_BUILD=${HERMES_BUILD:-$HERMES_SRC/build}
+HERMESFS=$HERMES_BUILD/bin/hermesfs
+SIZE_MB=${BENCH_FS_SIZE_MB:-1024}
+T=$(mktemp -d "${BENCH_DIR:-/tmp}/hermes-bench-fs.XXXXXX")
+PIDS=()
+cleanup() {
+    for m in "$T"/mnt*; do fusermount3 -u -z "$m" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+
+mounted() { awk -v mp="$1" '$5 == mp' /proc/self/mountinfo | grep -q fuse.hermesfs; }
+mount_fs() { # BACKING MNT [args]
+    local b=$1 m=$2
+    shift 2
+    mkdir -p "$b" "$m"
+    "$HERMESFS" -f --state "$T/state.$(basename "$m")" "$@" "$b" "$m" 2>>"$T/daemon.log" &
+    PIDS+=($!)
+    for _ in $(seq 200); do mounted "$m" && break; sleep 0.05; done
+    mounted "$m" && stat "$m" >/dev/null || { cat "$T/daemon.log"; echo "mount failed"; exit 1; }
+}
+now() { date +%s.%N; }
+elapsed() { "$PYTHON" -c "import sys; print('%.3f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$(now)"; }
+ratio() { "$PYTHON" -c "import sys; a, b = map(float, sys.argv[1:3]); print('%.2f' % (a / b if b > 0 else 0))" "$1" "$2"; }
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+seq_write() { # DIR -> seconds
+    local s; s=$(now)
+    dd if=/dev/zero of="$1/seq" bs=1M count="$SIZE_MB" conv=fsync status=none
+    elapsed "$s"
+}
+seq_read() {
+    local s; drop_caches; s=$(now)
+    dd if="$1/seq" of=/dev/null bs=1M status=none
+    elapsed "$s"
+}
+rand_rw() { # DIR -> IOPS (read+write)
+    fio --name=rr --directory="$1" --rw=randrw --bs=4k --size=128M --runtime=5 \
+        --time_based --ioengine=psync --numjobs=1 --output-format=json 2>/dev/null |
+        "$PYTHON" -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
+    rm -f "$1"/rr.*
+}
+meta() { # DIR -> seconds for create+stat+delete of 10,000 files
+    "$PYTHON" - "$1" <<'PY'
+import os, sys, time
+d = os.path.join(sys.argv[1], "meta")
+os.mkdir(d)
+t = time.monotonic()
+for i in range(10000):
+    fd = os.open(os.path.join(d, "f%05d" % i), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b"x" * 100)
+    os.close(fd)
+for i in range(10000):
+    os.stat(os.path.join(d, "f%05d" % i))
+for i in range(10000):
+    os.unlink(os.path.join(d, "f%05d" % i))
+print("%.3f" % (time.monotonic() - t))
+os.rmdir(d)
+PY
+}
+make_tarball() {
+    "$PYTHON" - "$T/src" <<'PY'
+import os, random, sys
+r = random.Random(1)
+for i in range(5000):
+    d = os.path.join(sys.argv[1], "d%02d" % (i % 50), "s%d" % (i % 7))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%04d" % i), "wb") as f:
+        f.write(r.randbytes(r.randrange(100, 4000)))
+PY
+    tar -C "$T/src" -cf "$T/tree.tar" .
+}
+untar_tar() { # DIR -> seconds for extract + tar (read back)
+    local s; s=$(now)
+    mkdir "$1/tree"
+    tar -C "$1/tree" -xf "$T/tree.tar"
+    tar -C "$1/tree" -cf - . | cat > /dev/null
+    elapsed "$s"
+    rm -rf "$1/tree"
+}
+
+NATIVE=$T/native
+mkdir -p "$NATIVE"
+mount_fs "$T/backing" "$T/mnt"
+mount_fs "$T/backing-nj" "$T/mnt-nj" --no-journal
+make_tarball
+echo "hermesfs vs native directory on $(df -P "$T" | awk 'NR==2 {print $1}') (same run)"
+printf '%-34s %12s %12s %8s\n' workload native mount ratio
+
+report() { # NAME NATIVE MOUNT UNIT (time: ratio = mount/native)
+    printf '%-34s %10s%-2s %10s%-2s %8s\n' "$1" "$2" "$4" "$3" "$4" "$(ratio "$3" "$2")"
+}
+a=$(seq_write "$NATIVE"); b=$(seq_write "$T/mnt")
+report "seq write ${SIZE_MB} MiB + fsync" "$a" "$b" s
+echo "  throughput ratio mount/native: $(ratio "$a" "$b")"
+a=$(seq_read "$NATIVE"); b=$(seq_read "$T/mnt")
+report "seq read ${SIZE_MB} MiB" "$a" "$b" s
+echo "  throughput ratio mount/native: $(ratio "$a" "$b")"
+rm -f "$NATIVE/seq" "$T/mnt/seq"
+a=$(rand_rw "$NATIVE"); b=$(rand_rw "$T/mnt")
+printf '%-34s %10s   %10s   %8s\n' "4 KiB random r/w IOPS" "$a" "$b" "$(ratio "$b" "$a")"
+echo "  (IOPS ratio mount/native, higher is better)"
+a=$(meta "$NATIVE"); b=$(meta "$T/mnt"); c=$(meta "$T/mnt-nj")
+report "create+stat+delete 10,000 files" "$a" "$b" s
+a2=$(untar_tar "$NATIVE"); b2=$(untar_tar "$T/mnt"); c2=$(untar_tar "$T/mnt-nj")
+report "extract + tar 5,000-file tree" "$a2" "$b2" s
+echo
+echo "journaling on vs off (same mount options; ratio = on/off time)"
+printf '%-34s %12s %12s %8s\n' workload off on ratio
+printf '%-34s %10ss %10ss %8s\n' "create+stat+delete 10,000 files" "$c" "$b" "$(ratio "$b" "$c")"
+printf '%-34s %10ss %10ss %8s\n' "extract + tar 5,000-file tree" "$c2" "$b2" "$(ratio "$b2" "$c2")"
+w_on=$(seq_write "$T/mnt"); w_off=$(seq_write "$T/mnt-nj")
+rm -f "$T/mnt/seq" "$T/mnt-nj/seq"
+printf '%-34s %10ss %10ss %8s\n' "seq write ${SIZE_MB} MiB + fsync" "$w_off" "$w_on" "$(ratio "$w_on" "$w_off")"
