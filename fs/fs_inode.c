@@ -20,6 +20,7 @@ int fs_itab_init(struct fs *fs)
 	if (!fs->itab)
 		return -ENOMEM;
 	pthread_mutex_init(&fs->ilock, NULL);
+	pthread_mutex_init(&fs->fhlock, NULL);
 	return 0;
 }
 
@@ -39,6 +40,7 @@ void fs_itab_free(struct fs *fs)
 	free(fs->itab);
 	fs->itab = NULL;
 	pthread_mutex_destroy(&fs->ilock);
+	pthread_mutex_destroy(&fs->fhlock);
 }
 
 static size_t bucket(const struct fs *fs, dev_t dev, ino_t ino)

@@ -51,6 +51,8 @@ struct fs {
 	pthread_mutex_t ilock;		/* inode table */
 	struct fs_inode **itab;
 	size_t ibuckets, icount;
+	pthread_mutex_t fhlock;		/* the list of open handles */
+	struct fs_fh *fhs;
 };
 
 /* An open file: the backing fd and whether it was written since its last
@@ -58,6 +60,7 @@ struct fs {
 struct fs_fh {
 	int fd;
 	int dirty;			/* atomic */
+	struct fs_fh *prev, *next;	/* fs->fhlock */
 };
 
 extern const struct fuse_lowlevel_ops fs_ll_ops;
@@ -86,6 +89,12 @@ int64_t fs_journal(struct fs *fs, int op, const char *path, const char *path2,
 		   uint32_t mode);
 /* Journal a WRITE for fh if it was written since its last entry. */
 int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh);
+/* Close and forget an open handle (fs_llio.c). */
+void fs_fh_free(struct fs *fs, struct fs_fh *fh);
+/* Settle and free the handles the kernel never released: a session can
+ * end with RELEASE requests still queued (lazy unmount, close racing the
+ * unmount); their writes must still reach the journal. */
+void fs_fh_drain(struct fs *fs);
 /* When running as root: give a node just created (name in parent, or fd)
  * to the calling uid/gid (gid left alone under a setgid parent). */
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd);

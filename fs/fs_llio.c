@@ -50,7 +50,7 @@ static int backing_flags(const struct fs *fs, int flags)
 	return flags | O_CLOEXEC;
 }
 
-static int fh_new(int fd, struct fuse_file_info *fi)
+static int fh_new(struct fs *fs, int fd, struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = calloc(1, sizeof(*fh));
 
@@ -59,9 +59,45 @@ static int fh_new(int fd, struct fuse_file_info *fi)
 		return -ENOMEM;
 	}
 	fh->fd = fd;
+	pthread_mutex_lock(&fs->fhlock);
+	fh->next = fs->fhs;
+	if (fs->fhs)
+		fs->fhs->prev = fh;
+	fs->fhs = fh;
+	pthread_mutex_unlock(&fs->fhlock);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
 	return 0;
+}
+
+void fs_fh_free(struct fs *fs, struct fs_fh *fh)
+{
+	if (!fh)
+		return;
+	pthread_mutex_lock(&fs->fhlock);
+	if (fh->prev)
+		fh->prev->next = fh->next;
+	else
+		fs->fhs = fh->next;
+	if (fh->next)
+		fh->next->prev = fh->prev;
+	pthread_mutex_unlock(&fs->fhlock);
+	close(fh->fd);
+	free(fh);
+}
+
+void fs_fh_drain(struct fs *fs)
+{
+	struct fs_fh *fh;
+
+	pthread_mutex_lock(&fs->fhlock);
+	while ((fh = fs->fhs)) {
+		pthread_mutex_unlock(&fs->fhlock);
+		fs_fh_settle(fs, fh);
+		fs_fh_free(fs, fh);
+		pthread_mutex_lock(&fs->fhlock);
+	}
+	pthread_mutex_unlock(&fs->fhlock);
 }
 
 void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -79,7 +115,7 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if ((r = fh_new(fd, fi)) < 0) {
+	if ((r = fh_new(fs, fd, fi)) < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -89,8 +125,7 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		free(path);
 	}
 	if (fuse_reply_open(req, fi) == -ENOENT) {	/* interrupted */
-		close(fd);
-		free(fh_of(fi));
+		fs_fh_free(fs, fh_of(fi));
 	}
 }
 
@@ -110,7 +145,7 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fs_own(fs, req, p->fd, name, fd);
-	if ((r = fh_new(fd, fi)) < 0) {
+	if ((r = fh_new(fs, fd, fi)) < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -118,15 +153,13 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_journal(fs, STORE_OP_CREATE, path, NULL, S_IFREG | (mode & 07777));
 	free(path);
 	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0) {
-		close(fd);
-		free(fh_of(fi));
+		fs_fh_free(fs, fh_of(fi));
 		fuse_reply_err(req, -r);
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fs_forget_one(fs, e.ino, 1);
-		close(fd);
-		free(fh_of(fi));
+		fs_fh_free(fs, fh_of(fi));
 	}
 }
 
@@ -171,8 +204,7 @@ void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_fh *fh = fh_of(fi);
 
 	fs_fh_settle(FS(req), fh);
-	close(fh->fd);
-	free(fh);
+	fs_fh_free(FS(req), fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -174,6 +174,7 @@ int fs_run(struct fs *fs)
 	/* A signal or fs_stop() is a normal end too. */
 	if (r > 0 || fuse_session_exited(se))
 		r = 0;
+	fs_fh_drain(fs);
 	if (r < 0 && r != -ENODEV)
 		return r;
 done:

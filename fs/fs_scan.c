@@ -122,7 +122,8 @@ static int tree_read(int root_fd, struct nodes *ns)
 		return -errno;
 	if ((r = walk(fd, "", ns)) < 0)
 		return r;
-	qsort(ns->v, ns->n, sizeof(*ns->v), cmp_node);
+	if (ns->n)	/* qsort(NULL, 0) is undefined */
+		qsort(ns->v, ns->n, sizeof(*ns->v), cmp_node);
 	return 0;
 }
 

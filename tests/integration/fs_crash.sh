@@ -88,7 +88,7 @@ PY
 for it in $(seq "$ITERS"); do
     note "iteration $it"
     mount_hermesfs "$B" "$M"
-    unmount_hermesfs "$M" || fail "clean unmount"
+    unmount_hermesfs "$M" || { cat "$T/hermesfs.log" >&2; fail "clean unmount"; }
     manifest "$B" > "$T/before"
     mount_hermesfs "$B" "$M"
     SINCE=$(journal --head)
