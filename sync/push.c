@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sync/fault_int.h"
 #include "sync/push_int.h"
 
 /*
@@ -92,6 +93,8 @@ static int commit(struct store *st, int64_t sb, const struct push_plan *p,
 		uncertain_key(sb, key, sizeof(key));
 		r = store_meta_set(st, key, NULL);
 	}
+	if (r == 0 && !push_plan_empty(p))
+		sync_crash_point("push-applied");	/* tests: remote applied, not committed */
 	if (r == 0)
 		return store_tx_commit(st);
 	store_tx_rollback(st);
