@@ -214,6 +214,30 @@ static void on_progress(const struct sync_push_progress *p, void *arg)
 		a->call->progress(a->s->name, p, a->call->arg);
 }
 
+struct pull_prog_arg {
+	struct sync_engine *e;
+	struct eng_sb *s;
+	const struct sync_pull_config *user;
+	const struct sync_engine_call *call;
+};
+
+/* The fetch's counts also feed `status` (same fields as a push's). */
+static void on_pull_progress(const struct sync_pull_progress *p, void *arg)
+{
+	struct pull_prog_arg *a = arg;
+
+	pthread_mutex_lock(&a->e->mu);
+	a->s->progress = (struct sync_push_progress){
+		.files_done = p->files_done, .files_total = p->files_total,
+		.bytes_done = p->bytes_done, .bytes_total = p->bytes_total,
+	};
+	pthread_mutex_unlock(&a->e->mu);
+	if (a->user->progress)
+		a->user->progress(p, a->user->progress_arg);
+	if (a->call && a->call->pull_progress)
+		a->call->pull_progress(a->s->name, p, a->call->arg);
+}
+
 static void configure(struct sync_engine *e, struct eng_sb *s,
 		      struct sync_push_config *push, struct sync_pull_config *pull,
 		      const struct sync_engine_call *call)
@@ -247,8 +271,8 @@ static void finish(struct sync_engine *e, struct eng_sb *s, bool is_pull,
 	} else {
 		s->last_push_ns = store_now_ns();
 		s->last_push_dur_ns = dur;
-		memset(&s->progress, 0, sizeof(s->progress));
 	}
+	memset(&s->progress, 0, sizeof(s->progress));
 	pthread_mutex_unlock(&e->mu);
 	if (e->cfg.on_done)
 		e->cfg.on_done(s->name, is_pull, r, err, e->cfg.on_done_arg);
@@ -304,6 +328,7 @@ static int do_pull(struct sync_engine *e, struct eng_sb *s,
 	struct sync_push_config push;
 	struct sync_pull_config pull;
 	struct sync_pull_stats stats = { 0 };
+	struct pull_prog_arg pa = { e, s, &pull, call };
 	char err[256] = "";
 	int64_t t0;
 	int r;
@@ -315,7 +340,11 @@ static int do_pull(struct sync_engine *e, struct eng_sb *s,
 	configure(e, s, &push, &pull, call);
 	r = ensure_transport(e, s, err, sizeof(err));
 	if (r == 0) {
-		r = sync_pull_run(e->st, s->id, s->t, e->root_fd, &pull, &stats);
+		struct sync_pull_config run = pull;
+
+		run.progress = on_pull_progress;
+		run.progress_arg = &pa;
+		r = sync_pull_run(e->st, s->id, s->t, e->root_fd, &run, &stats);
 		if (r < 0) {
 			const char *rep = stats.report ? stats.report : "";
 			const char *te = transport_error(s->t);

@@ -191,7 +191,7 @@ static int plan(struct pull_ctx *c, struct pull_run *r)
 }
 
 /* Caps from the listing's sizes, before anything is fetched. */
-static int check_caps(struct pull_ctx *c, struct pull_run *r)
+static int check_caps(struct pull_ctx *c, struct pull_run *r, int64_t *bytes)
 {
 	int64_t total = 0;
 
@@ -212,6 +212,7 @@ static int check_caps(struct pull_ctx *c, struct pull_run *r)
 				"over the caps (nothing applied)\n", r->nwant, (long long)total);
 		return -EFBIG;
 	}
+	*bytes = total;
 	return 0;
 }
 
@@ -255,6 +256,7 @@ static int check_root(struct pull_ctx *c, struct pull_run *r)
 static int gather(struct pull_ctx *c, struct pull_run *r)
 {
 	bool changed = false;
+	int64_t bytes = 0;
 	int rc;
 
 	rc = store_ledger_foreach(c->st, c->sb, NULL, ledger_collect, &r->ledger);
@@ -271,9 +273,10 @@ static int gather(struct pull_ctx *c, struct pull_run *r)
 	if (rc == 0)
 		rc = plan(c, r);
 	if (rc == 0)
-		rc = check_caps(c, r);
+		rc = check_caps(c, r, &bytes);
 	if (rc < 0 || !r->nwant)
 		return rc;
+	pull_progress_start(c, (int64_t)r->nwant, bytes);
 	rc = pull_remote_fetch(c, r->want, r->nwant, &changed);
 	if (rc == 0 && changed && !c->last_attempt) {
 		pull_report_add(&c->rep, "a file changed on the sandbox while it was read: "

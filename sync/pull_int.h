@@ -173,6 +173,17 @@ int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 		  struct pull_fetch *want, size_t nwant,
 		  const struct pull_caps *caps, struct pull_report *rep,
 		  int64_t *refused);
+/* Told after each chunk of content staged and each file completed: files
+ * completed and content bytes staged so far (both only grow). */
+struct pull_tar_hook {
+	void (*staged)(int64_t files, int64_t bytes, void *arg);
+	void *arg;
+};
+/* pull_tar_read with a progress hook (NULL = none). */
+int pull_tar_read_hooked(pull_read_fn rd, void *rd_arg, int stage_fd,
+			 struct pull_fetch *want, size_t nwant,
+			 const struct pull_caps *caps, struct pull_report *rep,
+			 int64_t *refused, const struct pull_tar_hook *hook);
 int pull_fetch_cmp(const void *a, const void *b);
 
 /* ---- host side (pull_host.c) ---------------------------------------------- */
@@ -222,6 +233,8 @@ struct pull_ctx {
 	char stamp[32];			/* UTC YYYYmmddTHHMMSSZ of this pull */
 	unsigned tmpseq;
 	bool last_attempt;		/* no retry left: apply what is stable */
+	struct sync_pull_progress prog;	/* of the fetch of this attempt */
+	int64_t prog_ns;		/* when cfg->progress was last called */
 	struct pull_dirid {		/* directories swept of stale temps */
 		uint64_t dev, ino;
 	} *swept;
@@ -241,5 +254,11 @@ int pull_remote_list(struct pull_ctx *c, struct pull_list *out);
 int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read);
 bool pull_retryable(int err);
+/* Progress of the fetch (cfg->progress, rate-bounded): start with the
+ * totals (done = 0), then the counts staged so far (`last`: the fetch is
+ * complete, done = total). */
+void pull_progress_start(struct pull_ctx *c, int64_t files, int64_t bytes);
+void pull_progress_report(struct pull_ctx *c, int64_t files, int64_t bytes,
+			  bool last);
 
 #endif /* HERMES_PULL_INT_H */

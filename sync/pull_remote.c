@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sync/pull_int.h"
 
@@ -46,6 +47,58 @@ static void errbuf_add(struct errbuf *e, const char *p, size_t n)
 	memcpy(e->s + e->n, p, n);
 	e->n += n;
 	e->s[e->n] = '\0';
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void pull_progress_start(struct pull_ctx *c, int64_t files, int64_t bytes)
+{
+	memset(&c->prog, 0, sizeof(c->prog));
+	c->prog.files_total = files;
+	c->prog.bytes_total = bytes;
+	c->prog.attempt = c->stats->attempts;
+	c->prog_ns = mono_ns();
+	if (c->cfg->progress)
+		c->cfg->progress(&c->prog, c->cfg->progress_arg);
+}
+
+void pull_progress_report(struct pull_ctx *c, int64_t files, int64_t bytes,
+			  bool last)
+{
+	struct sync_pull_progress *p = &c->prog;
+	int64_t now;
+
+	if (!c->cfg->progress)
+		return;
+	/* The tar may hold more than the listing said (a file grew since):
+	 * the totals follow, so done never passes total. */
+	p->files_done = files > p->files_done ? files : p->files_done;
+	p->bytes_done = bytes > p->bytes_done ? bytes : p->bytes_done;
+	if (p->files_done > p->files_total)
+		p->files_total = p->files_done;
+	if (p->bytes_done > p->bytes_total)
+		p->bytes_total = p->bytes_done;
+	if (last) {
+		p->files_done = p->files_total;
+		p->bytes_done = p->bytes_total;
+	} else if ((now = mono_ns()) - c->prog_ns <
+		   (int64_t)SYNC_PULL_PROGRESS_MS * 1000000) {
+		return;
+	} else {
+		c->prog_ns = now;
+	}
+	c->cfg->progress(p, c->cfg->progress_arg);
+}
+
+static void on_staged(int64_t files, int64_t bytes, void *arg)
+{
+	pull_progress_report(arg, files, bytes, false);
 }
 
 static bool cancelled(struct pull_ctx *c)
@@ -298,12 +351,13 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read)
 {
 	struct fetch_rd rd = { .c = c, .want = want, .n = n, .err = { .max = 1 << 20 } };
+	struct pull_tar_hook hook = { on_staged, c };
 	char drain[4096];
 	int r;
 
 	*changed_while_read = false;
-	r = pull_tar_read(fetch_read, &rd, c->stage_fd, want, n, &c->caps, &c->rep,
-			  &c->stats->refused);
+	r = pull_tar_read_hooked(fetch_read, &rd, c->stage_fd, want, n, &c->caps,
+				 &c->rep, &c->stats->refused, &hook);
 	if (r < 0) {
 		if (rd.p) {
 			transport_proc_kill(rd.p, 9);
@@ -332,6 +386,7 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		else
 			report_failure(c, "fetch (tar)", rd.status, &rd.err);
 	}
+	pull_progress_report(c, 0, 0, true);	/* complete: done = total */
 out:
 	free(rd.err.s);
 	return r;

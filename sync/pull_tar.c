@@ -86,7 +86,15 @@ struct tar_ctx {
 	const struct pull_caps *caps;
 	struct pull_report *rep;
 	int64_t refused;
+	const struct pull_tar_hook *hook;
+	int64_t staged;		/* files completed */
 };
+
+static void tar_tell(struct tar_ctx *c)
+{
+	if (c->hook && c->hook->staged)
+		c->hook->staged(c->staged, c->total, c->hook->arg);
+}
 
 static ssize_t tar_read_cb(struct archive *a, void *arg, const void **out)
 {
@@ -147,6 +155,7 @@ static int tar_stage_data(struct tar_ctx *c, struct pull_fetch *f)
 			r = errno ? -errno : -EIO;
 			goto out;
 		}
+		tar_tell(c);
 	}
 	r = pull_sha_final(sha, f->sha);
 	if (r < 0)
@@ -155,6 +164,8 @@ static int tar_stage_data(struct tar_ctx *c, struct pull_fetch *f)
 	f->size = size;
 	f->got = true;
 	c->stage_off += size;
+	c->staged++;
+	tar_tell(c);
 out:
 	pull_sha_free(sha);
 	return r;
@@ -253,11 +264,21 @@ int pull_tar_read(pull_read_fn rd, void *rd_arg, int stage_fd,
 		  const struct pull_caps *caps, struct pull_report *rep,
 		  int64_t *refused)
 {
+	return pull_tar_read_hooked(rd, rd_arg, stage_fd, want, nwant, caps, rep,
+				    refused, NULL);
+}
+
+int pull_tar_read_hooked(pull_read_fn rd, void *rd_arg, int stage_fd,
+			 struct pull_fetch *want, size_t nwant,
+			 const struct pull_caps *caps, struct pull_report *rep,
+			 int64_t *refused, const struct pull_tar_hook *hook)
+{
 	struct tar_ctx *c = calloc(1, sizeof(*c));
 	int r;
 
 	if (!c)
 		return -ENOMEM;
+	c->hook = hook;
 	c->rd = rd;
 	c->rd_arg = rd_arg;
 	c->stage_fd = stage_fd;

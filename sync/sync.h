@@ -243,6 +243,23 @@ const char *sync_conflict_policy_name(enum sync_conflict_policy p);
 #define SYNC_PULL_MAX_FILES 1000000LL
 #define SYNC_PULL_MAX_FILE_SIZE (1LL << 30)
 
+/*
+ * Progress of a pull's fetch (for a progress bar). The totals are known
+ * before the tar arrives: the files the listing comparison decided to
+ * fetch and their listed sizes. Within one attempt the done counts only
+ * grow; a retry starts again from 0 with attempt + 1. A file that grew on
+ * the sandbox since the listing raises bytes_total with it (done never
+ * exceeds total); the last call of a complete fetch has done == total.
+ */
+struct sync_pull_progress {
+	int64_t files_done, files_total;	/* regular files to fetch */
+	int64_t bytes_done, bytes_total;	/* their content bytes */
+	int attempt;				/* 1, 2, ... */
+};
+/* Least time between two progress calls of one fetch (the first and the
+ * last are always made). */
+#define SYNC_PULL_PROGRESS_MS 100
+
 struct sync_pull_config {
 	enum sync_conflict_policy policy;
 	int64_t max_total_bytes;	/* fetched content; 0 = default */
@@ -257,6 +274,12 @@ struct sync_pull_config {
 	/* Polled while fetching: non-zero stops the pull before anything is
 	 * applied (-EINTR). Once applying has started the pull finishes. */
 	const volatile int *cancel;
+	/* Called from the pulling thread while files are fetched: once with
+	 * done = 0 when the listing was compared, then at most every
+	 * SYNC_PULL_PROGRESS_MS while the tar arrives, and once at its end.
+	 * Not called when nothing is fetched. May be NULL. */
+	void (*progress)(const struct sync_pull_progress *p, void *arg);
+	void *progress_arg;
 };
 
 struct sync_pull_stats {
@@ -359,6 +382,10 @@ struct sync_engine_call {
 	void (*on_pull)(const char *name, int rc, const struct sync_pull_stats *s,
 			const char *error, void *arg);
 	void *arg;
+	/* Pull progress of sandbox `name` (the pulling thread; pulls run one
+	 * at a time). */
+	void (*pull_progress)(const char *name, const struct sync_pull_progress *p,
+			      void *arg);
 };
 
 enum sync_engine_op {
@@ -417,7 +444,8 @@ struct sync_sandbox_status {
 	int64_t last_push_ns;		/* wall clock at the end; 0 = never */
 	int64_t last_push_dur_ns;
 	int64_t last_pull_ns, last_pull_dur_ns;
-	struct sync_push_progress progress;	/* while pushing (path NULL) */
+	struct sync_push_progress progress;	/* while pushing, or pulling
+						 * (the fetch's counts; path NULL) */
 	struct sync_push_stats last_push;	/* of the last push that ran */
 	int64_t last_pull_applied, last_pull_conflicts, last_pull_refused;
 	int64_t next_retry_ns;		/* background retry time; 0 = none */

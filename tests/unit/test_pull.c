@@ -2,7 +2,8 @@
  * test_pull.c — the pull engine's pure pieces: path and symlink checks, the
  * three-way decision table, the listing (crafted and produced by the real
  * script on a real directory, both variants), the hostile tar reader
- * (crafted archives written with libarchive), the O_NOFOLLOW host walk.
+ * (crafted archives written with libarchive), the O_NOFOLLOW host walk,
+ * and the progress of a real pull from a local: sandbox.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sync/pull_int.h"
@@ -596,6 +598,166 @@ static void test_tar_garbage(void **state)
 	free(d);
 }
 
+/* ---- progress of a real pull ---------------------------------------------- */
+
+#define NPROG 200		/* files the sandbox writes */
+#define PROG_SIZE(i) (3000 + 700 * (i))	/* ~14 MiB in all, uneven sizes */
+
+struct prog_log {
+	struct sync_pull_progress v[4096];
+	size_t n;
+};
+
+static void prog_cb(const struct sync_pull_progress *p, void *arg)
+{
+	struct prog_log *l = arg;
+
+	if (l->n < sizeof(l->v) / sizeof(l->v[0]))
+		l->v[l->n] = *p;
+	l->n++;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sh_ok(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Files (and a tar) written by the sandbox come back with progress that
+ * starts at 0 of the totals from the listing, only grows, is reported at a
+ * bounded rate (not per chunk or per file) and ends at the totals. */
+static void test_pull_progress(void **state)
+{
+	static struct prog_log log;
+	char *d = scratch(), path[512], url[512];
+	struct store *st;
+	struct transport *t;
+	struct sync_pull_config cfg = { .progress = prog_cb, .progress_arg = &log };
+	struct sync_pull_stats ps;
+	int64_t sb, bytes = 0, t0, ms;
+	int root;
+	FILE *f;
+
+	sh_ok("mkdir -p '%s/host' '%s/sb' && echo base > '%s/host/base'", d, d, d);
+	snprintf(path, sizeof(path), "%s/store.db", d);
+	assert_int_equal(store_open(path, &st), 0);
+	snprintf(url, sizeof(url), "local:%s/sb", d);
+	assert_int_equal(store_sandbox_add(st, "s", url, &sb), 0);
+	assert_int_equal(transport_open(url, NULL, &t), 0);
+	snprintf(path, sizeof(path), "%s/host", d);
+	root = open(path, O_RDONLY | O_DIRECTORY);
+	assert_true(root >= 0);
+	assert_int_equal(sync_push_run(st, sb, t, root, NULL, NULL), 0);
+
+	/* nothing to fetch: no progress at all */
+	assert_int_equal(sync_pull_run(st, sb, t, root, &cfg, &ps), 0);
+	sync_pull_stats_release(&ps);
+	assert_int_equal(log.n, 0);
+
+	sh_ok("mkdir '%s/sb/new'", d);
+	for (int i = 0; i < NPROG; i++) {
+		snprintf(path, sizeof(path), "%s/sb/new/f%03d", d, i);
+		assert_non_null(f = fopen(path, "w"));
+		for (int k = 0; k < PROG_SIZE(i); k++)
+			fputc('a' + (i + k) % 26, f);
+		fclose(f);
+		bytes += PROG_SIZE(i);
+	}
+	t0 = now_ms();
+	assert_int_equal(sync_pull_run(st, sb, t, root, &cfg, &ps), 0);
+	ms = now_ms() - t0;
+	assert_int_equal(ps.fetched, NPROG);
+	assert_int_equal(ps.attempts, 1);
+	sync_pull_stats_release(&ps);
+	sh_ok("cmp '%s/sb/new/f123' '%s/host/new/f123'", d, d);
+
+	assert_true(log.n >= 2);
+	assert_true(log.n <= sizeof(log.v) / sizeof(log.v[0]));
+	assert_int_equal(log.v[0].files_done, 0);
+	assert_int_equal(log.v[0].bytes_done, 0);
+	for (size_t i = 0; i < log.n; i++) {
+		const struct sync_pull_progress *p = &log.v[i];
+
+		assert_int_equal(p->attempt, 1);
+		assert_int_equal(p->files_total, NPROG);
+		assert_int_equal(p->bytes_total, bytes);
+		assert_true(p->files_done <= p->files_total);
+		assert_true(p->bytes_done <= p->bytes_total);
+		if (i) {
+			assert_true(p->files_done >= log.v[i - 1].files_done);
+			assert_true(p->bytes_done >= log.v[i - 1].bytes_done);
+		}
+	}
+	assert_int_equal(log.v[log.n - 1].files_done, NPROG);
+	assert_int_equal(log.v[log.n - 1].bytes_done, bytes);
+	/* bounded rate: the first, the last, and one per interval at most */
+	assert_true((int64_t)log.n <= 2 + ms / SYNC_PULL_PROGRESS_MS + 1);
+
+	close(root);
+	transport_close(t);
+	store_close(st);
+	rm_rf(d);
+	free(d);
+}
+
+/* The tar reader's hook: files completed and bytes staged only grow and
+ * end at what was staged. */
+static void tar_hook_cb(int64_t files, int64_t bytes, void *arg)
+{
+	int64_t *last = arg;
+
+	assert_true(files >= last[0]);
+	assert_true(bytes >= last[1]);
+	last[0] = files;
+	last[1] = bytes;
+	last[2]++;
+}
+
+static void test_tar_hook(void **state)
+{
+	static struct mem m;
+	static const struct tent ents[] = {
+		{ "a", AE_IFREG, "0123456789", NULL, 0 },
+		{ "b", AE_IFREG, "xyz", NULL, 0 },
+		{ "skip", AE_IFREG, "not asked for", NULL, 0 },
+	};
+	struct pull_fetch want[] = { { .path = "a" }, { .path = "b" } };
+	struct pull_caps caps = { 1 << 20, 100, 1 << 20 };
+	struct pull_report rep = { 0 };
+	struct pull_tar_hook hook = { tar_hook_cb, NULL };
+	int64_t last[3] = { 0 };
+	char *d = scratch();
+	int dfd = open(d, O_RDONLY | O_DIRECTORY), sfd = pull_stage_open(dfd);
+
+	assert_true(sfd >= 0);
+	hook.arg = last;
+	mktar(&m, ents, 3);
+	m.chunk = 5;
+	assert_int_equal(pull_tar_read_hooked(mem_read, &m, sfd, want, 2, &caps,
+					      &rep, NULL, &hook), 0);
+	assert_int_equal(last[0], 2);
+	assert_int_equal(last[1], 13);
+	assert_true(last[2] >= 2);
+	pull_report_release(&rep);
+	close(sfd);
+	close(dfd);
+	rm_rf(d);
+	free(d);
+}
+
 /* ---- host walk ----------------------------------------------------------- */
 
 static void test_host_walk(void **state)
@@ -657,6 +819,8 @@ int main(void)
 		cmocka_unit_test(test_tar_caps),
 		cmocka_unit_test(test_tar_garbage),
 		cmocka_unit_test(test_host_walk),
+		cmocka_unit_test(test_tar_hook),
+		cmocka_unit_test(test_pull_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
