@@ -1,6 +1,6 @@
 /*
  * daemon_status.c — what the user sees of sync: `status`, the summaries of
- * `sync`, `pull` and `flush`, and a progress bar for long pushes.
+ * `sync`, `pull` and `flush`, and a progress bar for long pushes and pulls.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "fs/ctl_int.h"
@@ -17,27 +18,47 @@
 
 /* ---- progress ------------------------------------------------------- */
 
-#define PROGRESS_EVERY_NS 200000000LL	/* redraw at most 5 times a second */
-#define PROGRESS_AFTER_NS 1000000000LL	/* only for pushes longer than 1 s */
+/*
+ * One bar for pushes and pulls, drawn into the client's stderr (passed over
+ * the control socket, so isatty() tells whether the user sees a terminal).
+ * On a terminal: a bar redrawn in place at most 5 times a second, cut to
+ * the terminal's width so "\r" + erase-line always wipes all of it. Not on
+ * a terminal (logs, CI): a plain line after 1 s, then every 5 s, and one
+ * at 100%. Nothing at all for work done within a second.
+ * HERMES_PROGRESS_ALWAYS=1 in the daemon's environment shows progress from
+ * the start, however short the work (tests, demos).
+ */
+#define PROGRESS_EVERY_NS 200000000LL	/* terminal: redraw at most 5/s */
+#define PROGRESS_LINE_NS 5000000000LL	/* otherwise: a line every 5 s */
+#define PROGRESS_AFTER_NS 1000000000LL	/* only for work longer than 1 s */
+#define PROGRESS_BAR_MAX 30		/* bar cells, at most */
+#define PROGRESS_BAR_MIN 5		/* fewer: no bar */
+
+struct progress_counts {
+	int64_t files_done, files_total, bytes_done, bytes_total;
+};
 
 struct progress {
 	int fd;
-	bool tty, drawn;
-	const char *what, *name;
+	bool tty, drawn, always;
+	bool shown, finished;		/* of this phase: any draw; the 100% one */
+	const char *what, *name;	/* "push" / "pull"; the sandbox */
+	int attempt;			/* pulls: a retry restarts the bar */
 	int64_t t0, last;
 };
 
-static struct progress *progress_new(int fd, const char *what, const char *name)
+static struct progress *progress_new(int fd)
 {
 	struct progress *pg = calloc(1, sizeof(*pg));
+	const char *always = getenv("HERMES_PROGRESS_ALWAYS");
 
 	if (!pg)
 		return NULL;
 	pg->fd = fd;
 	pg->tty = isatty(fd);
-	pg->what = what;
-	pg->name = name;
-	pg->t0 = pg->last = store_now_ns();
+	pg->always = always && !strcmp(always, "1");
+	pg->what = "";
+	pg->name = "";
 	return pg;
 }
 
@@ -53,29 +74,6 @@ static void human(int64_t b, char *buf, size_t len)
 	snprintf(buf, len, *u == 'B' ? "%.0f %c" : "%.1f %ciB", v, *u);
 }
 
-static void progress_update(const struct sync_push_progress *p,
-			    struct progress *pg)
-{
-	int64_t now = store_now_ns(), el = now - pg->t0;
-	char done[32], total[32], rate[32];
-	double secs = (double)el / 1e9, eta;
-
-	if (!pg || el < PROGRESS_AFTER_NS || now - pg->last < PROGRESS_EVERY_NS *
-	    (pg->tty ? 1 : 25))
-		return;
-	pg->last = now;
-	human(p->bytes_done, done, sizeof(done));
-	human(p->bytes_total, total, sizeof(total));
-	human((int64_t)((double)p->bytes_done / secs), rate, sizeof(rate));
-	eta = p->bytes_done > 0 ? secs * (double)(p->bytes_total - p->bytes_done) /
-	    (double)p->bytes_done : 0;
-	dprintf(pg->fd, "%s%s %s: %lld/%lld files, %s/%s, %s/s, ETA %.0f s%s",
-	    pg->tty ? "\r\033[K" : "", pg->what, pg->name,
-	    (long long)p->files_done, (long long)p->files_total, done, total,
-	    rate, eta, pg->tty ? "" : "\n");
-	pg->drawn = true;
-}
-
 /* Wipe the bar before a line of output. */
 static void progress_clear(struct progress *pg)
 {
@@ -83,6 +81,118 @@ static void progress_clear(struct progress *pg)
 		dprintf(pg->fd, "\r\033[K");
 	if (pg)
 		pg->drawn = false;
+}
+
+/* A new push or pull phase (or a pull's retry): the clock restarts. */
+static void progress_begin(struct progress *pg, const char *what,
+			   const char *name, int attempt)
+{
+	progress_clear(pg);
+	pg->what = what;
+	pg->name = name;
+	pg->attempt = attempt;
+	pg->t0 = store_now_ns();
+	pg->shown = pg->finished = false;
+}
+
+static int term_cols(int fd)
+{
+	struct winsize ws;
+
+	return ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
+/* "70/200 files, 7.0 MiB/20.0 MiB, 3.4 MiB/s, ETA 4 s" */
+static void progress_text(const struct progress_counts *p, double secs,
+			  char *buf, size_t len)
+{
+	char done[32], total[32], rate[32] = "--", eta[32] = "ETA --";
+	/* Too early for a meaningful rate (the first draw of a short one). */
+	bool known = secs >= 0.1 && p->bytes_done > 0;
+
+	human(p->bytes_done, done, sizeof(done));
+	human(p->bytes_total, total, sizeof(total));
+	if (known)
+		human((int64_t)((double)p->bytes_done / secs), rate, sizeof(rate));
+	if (known && p->bytes_done <= p->bytes_total)
+		snprintf(eta, sizeof(eta), "ETA %.0f s", secs *
+		    (double)(p->bytes_total - p->bytes_done) /
+		    (double)p->bytes_done);
+	snprintf(buf, len, "%lld/%lld files, %s/%s, %s/s, %s",
+	    (long long)p->files_done, (long long)p->files_total, done, total,
+	    rate, eta);
+}
+
+/* "pull NAME [#####.....]  50% TEXT" as wide as the terminal allows: the
+ * bar shrinks first, then goes, then the line is cut (never wrapped: "\r"
+ * only returns to the start of the last row). */
+static void progress_draw_tty(struct progress *pg, int pct, const char *text)
+{
+	char line[512], bar[PROGRESS_BAR_MAX + 3] = "";
+	int cols = term_cols(pg->fd) - 1, n, w, i;
+
+	n = snprintf(line, sizeof(line), "%s %s %3d%% %s", pg->what, pg->name,
+	    pct, text);
+	w = cols - n - 3;
+	if (w > PROGRESS_BAR_MAX)
+		w = PROGRESS_BAR_MAX;
+	if (w >= PROGRESS_BAR_MIN) {
+		bar[0] = '[';
+		for (i = 0; i < w; i++)
+			bar[i + 1] = i < pct * w / 100 ? '#' : '.';
+		bar[w + 1] = ']';
+		bar[w + 2] = '\0';
+		n = snprintf(line, sizeof(line), "%s %s %s %3d%% %s", pg->what,
+		    pg->name, bar, pct, text);
+	}
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	if (n > cols && cols > 0) {
+		n = cols;
+		while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+			n--;	/* not inside a UTF-8 sequence */
+	}
+	dprintf(pg->fd, "\r\033[K%.*s", n, line);
+	pg->drawn = true;
+}
+
+static void progress_draw(struct progress *pg, const struct progress_counts *p,
+			  double secs)
+{
+	char text[160];
+	int pct = 100;
+
+	if (p->bytes_total > 0)
+		pct = (int)(100 * p->bytes_done / p->bytes_total);
+	else if (p->files_total > 0)
+		pct = (int)(100 * p->files_done / p->files_total);
+	if (pct > 100)
+		pct = 100;	/* a push sends what it finds, may be more */
+	progress_text(p, secs, text, sizeof(text));
+	if (pg->tty)
+		progress_draw_tty(pg, pct, text);
+	else
+		dprintf(pg->fd, "%s %s: %3d%%, %s\n", pg->what, pg->name, pct,
+		    text);
+}
+
+static void progress_update(struct progress *pg, const struct progress_counts *p)
+{
+	int64_t now = store_now_ns(), el = now - pg->t0;
+	int64_t every = pg->tty ? PROGRESS_EVERY_NS : PROGRESS_LINE_NS;
+	bool done = p->files_done == p->files_total &&
+		    p->bytes_done == p->bytes_total;
+
+	if (pg->finished)
+		return;
+	/* The 100% state is shown once when anything was: a log ends with it. */
+	if (!(done && pg->shown) && ((!pg->always && el < PROGRESS_AFTER_NS) ||
+	    (pg->shown && now - pg->last < every)))
+		return;
+	pg->last = now;
+	pg->shown = true;
+	pg->finished = done;
+	progress_draw(pg, p, (double)el / 1e9);
 }
 
 static void progress_free(struct progress *pg)
@@ -101,17 +211,43 @@ struct sync_req {
 	bool failed;
 };
 
+/* Pushes of several sandboxes share the bar (it names the last one). */
 static void on_progress(const char *name, const struct sync_push_progress *p,
 			void *arg)
 {
 	struct sync_req *sr = arg;
+	struct progress_counts c = { p->files_done, p->files_total,
+				     p->bytes_done, p->bytes_total };
 
 	pthread_mutex_lock(&sr->lock);
 	if (!sr->pg)
-		sr->pg = progress_new(sr->req->err, "push", "");
+		sr->pg = progress_new(sr->req->err);
 	if (sr->pg) {
+		if (strcmp(sr->pg->what, "push"))
+			progress_begin(sr->pg, "push", name, 0);
+		if (sr->pg->finished && strcmp(sr->pg->name, name))
+			sr->pg->finished = false;	/* another one still runs */
 		sr->pg->name = name;
-		progress_update(p, sr->pg);
+		progress_update(sr->pg, &c);
+	}
+	pthread_mutex_unlock(&sr->lock);
+}
+
+static void on_pull_progress(const char *name, const struct sync_pull_progress *p,
+			     void *arg)
+{
+	struct sync_req *sr = arg;
+	struct progress_counts c = { p->files_done, p->files_total,
+				     p->bytes_done, p->bytes_total };
+
+	pthread_mutex_lock(&sr->lock);
+	if (!sr->pg)
+		sr->pg = progress_new(sr->req->err);
+	if (sr->pg) {
+		if (strcmp(sr->pg->what, "pull") || strcmp(sr->pg->name, name) ||
+		    sr->pg->attempt != p->attempt)
+			progress_begin(sr->pg, "pull", name, p->attempt);
+		progress_update(sr->pg, &c);
 	}
 	pthread_mutex_unlock(&sr->lock);
 }
@@ -151,6 +287,7 @@ static void on_pull(const char *name, int rc, const struct sync_pull_stats *s,
 	struct ctl_req *req = sr->req;
 
 	pthread_mutex_lock(&sr->lock);
+	progress_clear(sr->pg);
 	if (s->report && s->report[0])
 		dprintf(req->err, "%s", s->report);
 	if (rc < 0 && rc != -EINTR) {
@@ -176,6 +313,7 @@ int daemon_cmd_sync(struct daemon *d, struct ctl_req *req)
 	struct sync_engine_call call = {
 		.cancel = &req->cancelled, .progress = on_progress,
 		.on_push = on_push, .on_pull = on_pull, .arg = &sr,
+		.pull_progress = on_pull_progress,
 	};
 	enum sync_engine_op op = !strcmp(verb, "sync") ? SYNC_ENGINE_PUSH :
 				 !strcmp(verb, "pull") ? SYNC_ENGINE_PULL :
@@ -254,10 +392,16 @@ static void status_one_text(int fd, const struct sync_sandbox_status *s,
 	    s->last_error[0] ? " - last error: " : "", s->last_error,
 	    (long long)s->pending, lp, (double)s->last_push_dur_ns / 1e9,
 	    ll, (double)s->last_pull_dur_ns / 1e9);
-	if (s->state == SYNC_SB_PUSHING && s->progress.files_total)
-		dprintf(fd, "  progress: %lld/%lld files\n",
+	if ((s->state == SYNC_SB_PUSHING || s->state == SYNC_SB_PULLING) &&
+	    s->progress.files_total) {
+		char done[32], total[32];
+
+		human(s->progress.bytes_done, done, sizeof(done));
+		human(s->progress.bytes_total, total, sizeof(total));
+		dprintf(fd, "  progress: %lld/%lld files, %s/%s\n",
 		    (long long)s->progress.files_done,
-		    (long long)s->progress.files_total);
+		    (long long)s->progress.files_total, done, total);
+	}
 	for (i = 0; i < c->n; i++)
 		dprintf(fd, "  conflict: %s (host version kept as %s)\n",
 		    c->v[i].path, c->v[i].copy_path);
