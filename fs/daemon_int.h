@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fs/log_int.h"
+
 struct store;
 struct fs;
 struct config;
@@ -80,16 +82,6 @@ int daemon_exec_init(struct daemon *d);
 void daemon_exec_release(struct daemon *d);
 /* Close the session of a sandbox about to be removed. */
 void daemon_exec_forget(struct daemon *d, const char *name);
-
-/* ---- logging -------------------------------------------------------- */
-
-enum hlog_level { HLOG_ERR = 3, HLOG_WARN = 4, HLOG_INFO = 6, HLOG_DEBUG = 7 };
-
-/* to_syslog: after daemonizing (else stderr). Messages above max are
- * dropped. Never log file contents or credentials. */
-void hlog_init(const char *ident, bool to_syslog, enum hlog_level max);
-void hlog(enum hlog_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* ---- output helpers for handlers ------------------------------------ */
 

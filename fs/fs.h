@@ -77,6 +77,13 @@ int fs_root_fd(const struct fs *fs);
  */
 void fs_invalidate(struct fs *fs, const char *relpath);
 
+/*
+ * Whether a mutation could not be journaled (its path could not be
+ * resolved, or the store refused the append). The caller must then not
+ * declare the shutdown clean: the next mount's rescan finds the change.
+ */
+bool fs_journal_lost(const struct fs *fs);
+
 /* Unmount if still mounted, close everything. NULL is ok. */
 void fs_free(struct fs *fs);
 

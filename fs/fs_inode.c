@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fs/fs_int.h"
+#include "fs/log_int.h"
 #include "store/store.h"
 
 int fs_itab_init(struct fs *fs)
@@ -166,8 +167,11 @@ char *fs_fd_relpath(struct fs *fs, int fd)
 		return NULL;
 	buf[n] = '\0';
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !S_ISDIR(st.st_mode) && st.st_nlink == 0)
-		return NULL;	/* unlinked */
+	    !S_ISDIR(st.st_mode) && st.st_nlink == 0) {
+		errno = ENOENT;	/* unlinked: nothing left to journal */
+		return NULL;
+	}
+	errno = EXDEV;		/* outside the backing dir (it was moved?) */
 	if (strncmp(buf, fs->root_path, fs->root_len) != 0)
 		return NULL;
 	if (buf[fs->root_len] == '\0')
@@ -194,16 +198,23 @@ int64_t fs_journal(struct fs *fs, int op, const char *path, const char *path2,
 {
 	struct store_entry e = { 0 };
 	int64_t seq = 0;
+	int r = -ENOENT;
 
-	if (!fs->store || !path)
+	if (!fs->store)
 		return 0;
 	e.op = op;
 	e.path = path;
 	e.path2 = path2;
 	e.mode = mode;
 	e.time_ns = store_now_ns();
-	if (store_journal_append(fs->store, &e, &seq) < 0)
+	if (!path || (r = store_journal_append(fs->store, &e, &seq)) < 0) {
+		/* The operation itself succeeded: keep serving, but make sure
+		 * the next mount rescans (see fs_journal_lost). */
+		if (!__atomic_exchange_n(&fs->journal_lost, 1, __ATOMIC_ACQ_REL))
+			hlog(HLOG_ERR, "a change could not be journaled (%s): the"
+			     " next mount will rescan the tree", strerror(-r));
 		return 0;
+	}
 	return seq;
 }
 
@@ -215,6 +226,8 @@ int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh)
 	if (!__atomic_exchange_n(&fh->dirty, 0, __ATOMIC_ACQ_REL) || !fs->store)
 		return 0;
 	path = fs_fd_relpath(fs, fh->fd);
+	if (!path && errno == ENOENT)	/* written after its unlink */
+		return 0;
 	seq = fs_journal(fs, STORE_OP_WRITE, path, NULL, 0);
 	free(path);
 	return seq;

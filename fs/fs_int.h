@@ -51,6 +51,7 @@ struct fs {
 	pthread_mutex_t ilock;		/* inode table */
 	struct fs_inode **itab;
 	size_t ibuckets, icount;
+	int journal_lost;		/* atomic: see fs_journal_lost() */
 	pthread_mutex_t fhlock;		/* the list of open handles */
 	struct fs_fh *fhs;
 };

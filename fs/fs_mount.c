@@ -233,6 +233,11 @@ void fs_invalidate(struct fs *fs, const char *relpath)
 	}
 }
 
+bool fs_journal_lost(const struct fs *fs)
+{
+	return __atomic_load_n(&fs->journal_lost, __ATOMIC_ACQUIRE);
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)

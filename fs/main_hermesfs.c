@@ -331,10 +331,11 @@ int main(int argc, char **argv)
 		daemon_services_stop(&d);
 	hlog(HLOG_INFO, "unmounted %s", o.mountpoint);
 
-	if (st) {
-		if (fs_snapshot_save(st, fs_root_fd(fs)) == 0 && r == 0)
-			store_clean_set(st, true);
-	}
+	/* Clean only if every change is durably journaled; otherwise the old
+	 * snapshot stays and the next mount's rescan finds what is missing. */
+	if (st && r == 0 && !fs_journal_lost(fs) && store_journal_sync(st) == 0 &&
+	    fs_snapshot_save(st, fs_root_fd(fs)) == 0)
+		store_clean_set(st, true);
 	fs_free(fs);
 	store_close(st);
 	config_free(conf);
