@@ -36,6 +36,8 @@
 
 struct progress_counts {
 	int64_t files_done, files_total, bytes_done, bytes_total;
+	bool applying;			/* pulls, after the fetch */
+	int64_t applied, apply_total;
 };
 
 struct progress {
@@ -44,7 +46,9 @@ struct progress {
 	bool shown, finished;		/* of this phase: any draw; the 100% one */
 	const char *what, *name;	/* "push" / "pull"; the sandbox */
 	int attempt;			/* pulls: a retry restarts the bar */
+	bool applying;			/* pulls: the apply part */
 	int64_t t0, last;
+	int64_t part_t0;		/* of the fetch or the apply: the rate */
 };
 
 static struct progress *progress_new(int fd)
@@ -91,8 +95,16 @@ static void progress_begin(struct progress *pg, const char *what,
 	pg->what = what;
 	pg->name = name;
 	pg->attempt = attempt;
-	pg->t0 = store_now_ns();
-	pg->shown = pg->finished = false;
+	pg->t0 = pg->part_t0 = store_now_ns();
+	pg->shown = pg->finished = pg->applying = false;
+}
+
+/* A pull's fetch is over, its apply starts: same bar, own 100%. */
+static void progress_applying(struct progress *pg)
+{
+	pg->applying = true;
+	pg->part_t0 = store_now_ns();
+	pg->finished = false;
 }
 
 static int term_cols(int fd)
@@ -102,7 +114,8 @@ static int term_cols(int fd)
 	return ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
 }
 
-/* "70/200 files, 7.0 MiB/20.0 MiB, 3.4 MiB/s, ETA 4 s" */
+/* "70/200 files, 7.0 MiB/20.0 MiB, 3.4 MiB/s, ETA 4 s", or
+ * "applying 150/201 changes, ETA 1 s" */
 static void progress_text(const struct progress_counts *p, double secs,
 			  char *buf, size_t len)
 {
@@ -110,6 +123,15 @@ static void progress_text(const struct progress_counts *p, double secs,
 	/* Too early for a meaningful rate (the first draw of a short one). */
 	bool known = secs >= 0.1 && p->bytes_done > 0;
 
+	if (p->applying) {
+		if (secs >= 0.1 && p->applied > 0)
+			snprintf(eta, sizeof(eta), "ETA %.0f s", secs *
+			    (double)(p->apply_total - p->applied) /
+			    (double)p->applied);
+		snprintf(buf, len, "applying %lld/%lld changes, %s",
+		    (long long)p->applied, (long long)p->apply_total, eta);
+		return;
+	}
 	human(p->bytes_done, done, sizeof(done));
 	human(p->bytes_total, total, sizeof(total));
 	if (known)
@@ -162,7 +184,11 @@ static void progress_draw(struct progress *pg, const struct progress_counts *p,
 	char text[160];
 	int pct = 100;
 
-	if (p->bytes_total > 0)
+	if (p->applying && p->apply_total > 0)
+		pct = (int)(100 * p->applied / p->apply_total);
+	else if (p->applying)
+		pct = 100;
+	else if (p->bytes_total > 0)
 		pct = (int)(100 * p->bytes_done / p->bytes_total);
 	else if (p->files_total > 0)
 		pct = (int)(100 * p->files_done / p->files_total);
@@ -180,7 +206,8 @@ static void progress_update(struct progress *pg, const struct progress_counts *p
 {
 	int64_t now = store_now_ns(), el = now - pg->t0;
 	int64_t every = pg->tty ? PROGRESS_EVERY_NS : PROGRESS_LINE_NS;
-	bool done = p->files_done == p->files_total &&
+	bool done = p->applying ? p->applied >= p->apply_total :
+		    p->files_done == p->files_total &&
 		    p->bytes_done == p->bytes_total;
 
 	if (pg->finished)
@@ -192,7 +219,7 @@ static void progress_update(struct progress *pg, const struct progress_counts *p
 	pg->last = now;
 	pg->shown = true;
 	pg->finished = done;
-	progress_draw(pg, p, (double)el / 1e9);
+	progress_draw(pg, p, (double)(now - pg->part_t0) / 1e9);
 }
 
 static void progress_free(struct progress *pg)
@@ -216,8 +243,9 @@ static void on_progress(const char *name, const struct sync_push_progress *p,
 			void *arg)
 {
 	struct sync_req *sr = arg;
-	struct progress_counts c = { p->files_done, p->files_total,
-				     p->bytes_done, p->bytes_total };
+	struct progress_counts c = { .files_done = p->files_done,
+		.files_total = p->files_total, .bytes_done = p->bytes_done,
+		.bytes_total = p->bytes_total };
 
 	pthread_mutex_lock(&sr->lock);
 	if (!sr->pg)
@@ -238,7 +266,8 @@ static void on_pull_progress(const char *name, const struct sync_pull_progress *
 {
 	struct sync_req *sr = arg;
 	struct progress_counts c = { p->files_done, p->files_total,
-				     p->bytes_done, p->bytes_total };
+				     p->bytes_done, p->bytes_total, p->applying,
+				     p->applied, p->apply_total };
 
 	pthread_mutex_lock(&sr->lock);
 	if (!sr->pg)
@@ -247,6 +276,8 @@ static void on_pull_progress(const char *name, const struct sync_pull_progress *
 		if (strcmp(sr->pg->what, "pull") || strcmp(sr->pg->name, name) ||
 		    sr->pg->attempt != p->attempt)
 			progress_begin(sr->pg, "pull", name, p->attempt);
+		if (p->applying && !sr->pg->applying)
+			progress_applying(sr->pg);
 		progress_update(sr->pg, &c);
 	}
 	pthread_mutex_unlock(&sr->lock);

@@ -274,9 +274,10 @@ static int gather(struct pull_ctx *c, struct pull_run *r)
 		rc = plan(c, r);
 	if (rc == 0)
 		rc = check_caps(c, r, &bytes);
+	if (rc == 0)
+		pull_progress_start(c, (int64_t)r->nwant, bytes);
 	if (rc < 0 || !r->nwant)
 		return rc;
-	pull_progress_start(c, (int64_t)r->nwant, bytes);
 	rc = pull_remote_fetch(c, r->want, r->nwant, &changed);
 	if (rc == 0 && changed && !c->last_attempt) {
 		pull_report_add(&c->rep, "a file changed on the sandbox while it was read: "
@@ -350,13 +351,20 @@ static void decide_apply(struct pull_ctx *c, struct pull_item *it)
  * remote deletions children first. */
 static void apply_all(struct pull_ctx *c, struct pull_run *r)
 {
+	int64_t n = (int64_t)r->nitems, done = 0;
+
 	check_fetched(c, r);
+	pull_progress_apply(c, 0, n);
 	for (size_t i = 0; i < r->nitems; i++)
-		if (r->items[i].entry)
+		if (r->items[i].entry) {
 			decide_apply(c, &r->items[i]);
+			pull_progress_apply(c, ++done, n);
+		}
 	for (size_t i = r->nitems; i-- > 0;)
-		if (!r->items[i].entry)
+		if (!r->items[i].entry) {
 			decide_apply(c, &r->items[i]);
+			pull_progress_apply(c, ++done, n);
+		}
 }
 
 static void row_from_item(const struct pull_item *it, struct store_ledger_row *row)

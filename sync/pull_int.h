@@ -255,10 +255,12 @@ int pull_remote_fetch(struct pull_ctx *c, struct pull_fetch *want, size_t n,
 		      bool *changed_while_read);
 bool pull_retryable(int err);
 /* Progress of the fetch (cfg->progress, rate-bounded): start with the
- * totals (done = 0), then the counts staged so far (`last`: the fetch is
- * complete, done = total). */
+ * totals (done = 0; no call when there are no files: a reset), then the
+ * counts staged so far (`last`: the fetch is complete, done = total). */
 void pull_progress_start(struct pull_ctx *c, int64_t files, int64_t bytes);
 void pull_progress_report(struct pull_ctx *c, int64_t files, int64_t bytes,
 			  bool last);
+/* Progress of the apply: `done` of `total` changed paths handled. */
+void pull_progress_apply(struct pull_ctx *c, int64_t done, int64_t total);
 
 #endif /* HERMES_PULL_INT_H */

@@ -57,14 +57,35 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Rate bound: true when the callback is to be called now. */
+static bool progress_due(struct pull_ctx *c, bool force)
+{
+	int64_t now = mono_ns();
+
+	if (!force && now - c->prog_ns < (int64_t)SYNC_PULL_PROGRESS_MS * 1000000)
+		return false;
+	c->prog_ns = now;
+	return true;
+}
+
 void pull_progress_start(struct pull_ctx *c, int64_t files, int64_t bytes)
 {
 	memset(&c->prog, 0, sizeof(c->prog));
 	c->prog.files_total = files;
 	c->prog.bytes_total = bytes;
 	c->prog.attempt = c->stats->attempts;
-	c->prog_ns = mono_ns();
-	if (c->cfg->progress)
+	if (c->cfg->progress && files > 0 && progress_due(c, true))
+		c->cfg->progress(&c->prog, c->cfg->progress_arg);
+}
+
+void pull_progress_apply(struct pull_ctx *c, int64_t done, int64_t total)
+{
+	if (!c->cfg->progress || total <= 0)
+		return;
+	c->prog.applying = true;
+	c->prog.applied = done;
+	c->prog.apply_total = total;
+	if (progress_due(c, done == 0 || done >= total))
 		c->cfg->progress(&c->prog, c->cfg->progress_arg);
 }
 
@@ -72,7 +93,6 @@ void pull_progress_report(struct pull_ctx *c, int64_t files, int64_t bytes,
 			  bool last)
 {
 	struct sync_pull_progress *p = &c->prog;
-	int64_t now;
 
 	if (!c->cfg->progress)
 		return;
@@ -87,13 +107,9 @@ void pull_progress_report(struct pull_ctx *c, int64_t files, int64_t bytes,
 	if (last) {
 		p->files_done = p->files_total;
 		p->bytes_done = p->bytes_total;
-	} else if ((now = mono_ns()) - c->prog_ns <
-		   (int64_t)SYNC_PULL_PROGRESS_MS * 1000000) {
-		return;
-	} else {
-		c->prog_ns = now;
 	}
-	c->cfg->progress(p, c->cfg->progress_arg);
+	if (progress_due(c, last))
+		c->cfg->progress(p, c->cfg->progress_arg);
 }
 
 static void on_staged(int64_t files, int64_t bytes, void *arg)

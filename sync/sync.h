@@ -244,20 +244,24 @@ const char *sync_conflict_policy_name(enum sync_conflict_policy p);
 #define SYNC_PULL_MAX_FILE_SIZE (1LL << 30)
 
 /*
- * Progress of a pull's fetch (for a progress bar). The totals are known
- * before the tar arrives: the files the listing comparison decided to
- * fetch and their listed sizes. Within one attempt the done counts only
- * grow; a retry starts again from 0 with attempt + 1. A file that grew on
- * the sandbox since the listing raises bytes_total with it (done never
- * exceeds total); the last call of a complete fetch has done == total.
+ * Progress of a pull (for a progress bar), in two phases. Fetching: the
+ * totals are known before the tar arrives (the files the listing
+ * comparison decided to fetch and their listed sizes); the done counts
+ * only grow, and the last call of a complete fetch has done == total (a
+ * file that grew on the sandbox since the listing raises bytes_total with
+ * it, so done never exceeds total). A retry starts again from 0 with
+ * attempt + 1. Then applying (host writes, one fsync per file): `applied`
+ * grows from 0 to apply_total (every changed path), the fetch counts stay.
  */
 struct sync_pull_progress {
 	int64_t files_done, files_total;	/* regular files to fetch */
 	int64_t bytes_done, bytes_total;	/* their content bytes */
 	int attempt;				/* 1, 2, ... */
+	bool applying;				/* the fetch is over */
+	int64_t applied, apply_total;		/* changed paths (applying) */
 };
-/* Least time between two progress calls of one fetch (the first and the
- * last are always made). */
+/* Least time between two progress calls of one phase (its first and last
+ * calls are always made). */
 #define SYNC_PULL_PROGRESS_MS 100
 
 struct sync_pull_config {
@@ -276,8 +280,9 @@ struct sync_pull_config {
 	const volatile int *cancel;
 	/* Called from the pulling thread while files are fetched: once with
 	 * done = 0 when the listing was compared, then at most every
-	 * SYNC_PULL_PROGRESS_MS while the tar arrives, and once at its end.
-	 * Not called when nothing is fetched. May be NULL. */
+	 * SYNC_PULL_PROGRESS_MS while the tar arrives, and once at its end
+	 * (not at all when nothing is fetched); then the same way while the
+	 * changes are applied (not at all when nothing changed). May be NULL. */
 	void (*progress)(const struct sync_pull_progress *p, void *arg);
 	void *progress_arg;
 };

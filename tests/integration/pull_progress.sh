@@ -34,8 +34,9 @@ files() {
 }
 # check MODE FILE WHAT TOTAL [SUMMARY]: the progress in FILE (stderr, or a
 # pty's transcript) is well formed for MODE (plain|tty), its counts only
-# grow and end at 200 files and TOTAL bytes ("19.5 MiB"); under a pty, the
-# bar never stays on screen and SUMMARY is a line of its own after it.
+# grow and end at 200 files and TOTAL bytes ("19.5 MiB"), then (pulls) the
+# apply's count grows to its total; under a pty, the bar never stays on
+# screen and SUMMARY is a line of its own after it.
 check() {
     local mode=$1 file=$2 what=$3 total=$4 summary=${5:-}
     [ -z "$(tail -c1 "$file")" ] || fail "$what progress ($mode): output ends inside a line"
@@ -45,7 +46,20 @@ check() {
     awk -v mode="$mode" -v what="$what" -v total="$total" -v summary="$summary" '
     function bad(m) { print "progress check: " m > "/dev/stderr"; failed = 1; exit 1 }
     # s: "35% 70/200 files, 7.0 MiB/19.5 MiB, 3.4 MiB/s, ETA 4 s"
+    #  or "40% applying 80/201 changes, ETA 1 s"
     function step(s,   a, f, n) {
+        if (s ~ "applying") {
+            if (s !~ "^ *[0-9]+% applying [0-9]+/[0-9]+ changes, ETA ([0-9]+ s|--)$")
+                bad("malformed: " s)
+            sub(/^ */, "", s)
+            split(s, f, "[ /]")
+            if (asteps && (f[1] + 0 < apct || f[3] + 0 < applied))
+                bad("apply counts went back: " s)
+            apct = f[1] + 0; applied = f[3] + 0; atotal = f[4] + 0
+            asteps++
+            return
+        }
+        if (asteps) bad("fetch after apply: " s)
         if (s !~ "^ *[0-9]+% [0-9]+/[0-9]+ files, [0-9.]+ [A-Za-z]+/[0-9.]+ [A-Za-z]+, ([0-9.]+ [A-Za-z]+|--)/s, ETA ([0-9]+ s|--)$")
             bad("malformed: " s)
         sub(/^ */, "", s)
@@ -85,6 +99,8 @@ check() {
         if (steps < 2) bad(steps " progress steps")
         if (pct != 100 || files != 200 || ftotal != 200 || bytes != total "/" total)
             bad("last step: " pct "% " files "/" ftotal " " bytes)
+        if (what == "pull" && (asteps < 1 || apct != 100 || applied != atotal || atotal < 200))
+            bad("apply: " asteps " steps, last " apct "% " applied "/" atotal)
         if (mode == "tty" && !got) bad("summary not on a line of its own")
     }' "$file" || fail "$what progress ($mode): $(cat -A "$file" | head -c 3000)"
 }

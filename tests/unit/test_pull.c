@@ -636,9 +636,10 @@ static void sh_ok(const char *fmt, ...)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Files (and a tar) written by the sandbox come back with progress that
- * starts at 0 of the totals from the listing, only grows, is reported at a
- * bounded rate (not per chunk or per file) and ends at the totals. */
+/* Files written by the sandbox come back with progress that starts at 0
+ * of the totals from the listing, only grows, is reported at a bounded
+ * rate (not per chunk or per file) and ends at the totals; then the apply
+ * counts every changed path the same way. */
 static void test_pull_progress(void **state)
 {
 	static struct prog_log log;
@@ -684,27 +685,41 @@ static void test_pull_progress(void **state)
 	sync_pull_stats_release(&ps);
 	sh_ok("cmp '%s/sb/new/f123' '%s/host/new/f123'", d, d);
 
-	assert_true(log.n >= 2);
+	assert_true(log.n >= 4);
 	assert_true(log.n <= sizeof(log.v) / sizeof(log.v[0]));
 	assert_int_equal(log.v[0].files_done, 0);
 	assert_int_equal(log.v[0].bytes_done, 0);
+	assert_false(log.v[0].applying);
 	for (size_t i = 0; i < log.n; i++) {
-		const struct sync_pull_progress *p = &log.v[i];
+		const struct sync_pull_progress *p = &log.v[i], *q = &log.v[i ? i - 1 : 0];
 
 		assert_int_equal(p->attempt, 1);
 		assert_int_equal(p->files_total, NPROG);
 		assert_int_equal(p->bytes_total, bytes);
 		assert_true(p->files_done <= p->files_total);
 		assert_true(p->bytes_done <= p->bytes_total);
+		if (i && !q->applying && p->applying) {
+			/* the fetch ended at its totals; the apply starts at 0 */
+			assert_int_equal(q->files_done, NPROG);
+			assert_int_equal(q->bytes_done, bytes);
+			assert_int_equal(p->applied, 0);
+		}
+		if (p->applying) {
+			assert_int_equal(p->files_done, NPROG);
+			assert_int_equal(p->apply_total, NPROG + 1);	/* + new/ */
+			assert_true(p->applied <= p->apply_total);
+		}
 		if (i) {
-			assert_true(p->files_done >= log.v[i - 1].files_done);
-			assert_true(p->bytes_done >= log.v[i - 1].bytes_done);
+			assert_true(p->applying >= q->applying);
+			assert_true(p->files_done >= q->files_done);
+			assert_true(p->bytes_done >= q->bytes_done);
+			assert_true(p->applied >= q->applied);
 		}
 	}
-	assert_int_equal(log.v[log.n - 1].files_done, NPROG);
-	assert_int_equal(log.v[log.n - 1].bytes_done, bytes);
-	/* bounded rate: the first, the last, and one per interval at most */
-	assert_true((int64_t)log.n <= 2 + ms / SYNC_PULL_PROGRESS_MS + 1);
+	assert_true(log.v[log.n - 1].applying);
+	assert_int_equal(log.v[log.n - 1].applied, NPROG + 1);
+	/* bounded rate: per phase the first, the last, and one per interval */
+	assert_true((int64_t)log.n <= 4 + 2 * (ms / SYNC_PULL_PROGRESS_MS + 1));
 
 	close(root);
 	transport_close(t);
