@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,4 +48,22 @@ void sync_crash_point(const char *point)
 	if (len > 0 && write(STDERR_FILENO, line, (size_t)len) < 0)
 		len = 0;	/* dying anyway */
 	raise(SIGKILL);
+}
+
+void sync_pause_point(const char *point)
+{
+	static atomic_int done;
+	const char *at = getenv("HERMES_PAUSE_AT");
+	const char *file = getenv("HERMES_PAUSE_FILE");
+	int fd;
+
+	if (!at || !file || strcmp(at, point) != 0 ||
+	    atomic_exchange(&done, 1))
+		return;
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	for (int i = 0; i < 6000 && access(file, F_OK) == 0; i++)
+		usleep(10000);
 }

@@ -21,4 +21,13 @@
 /* Die here if HERMES_CRASH_AT names `point` and this is its Nth arrival. */
 void sync_crash_point(const char *point);
 
+/*
+ * HERMES_PAUSE_AT=<point> with HERMES_PAUSE_FILE=<path>: the first time
+ * <point> is reached, create <path> and wait (at most 60 s) until the test
+ * removes it, so a test can change the host at an exact step. Points:
+ *   pull-decided  a pull hashed the host version of an item and chose what
+ *                 to do; the host is not changed yet (sync/pull.c)
+ */
+void sync_pause_point(const char *point);
+
 #endif /* HERMES_FAULT_INT_H */

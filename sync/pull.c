@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sync/fault_int.h"
 #include "sync/pull_int.h"
 
 /* Pulls write the host tree directly: one at a time, process-wide. */
@@ -343,8 +344,10 @@ static void decide_apply(struct pull_ctx *c, struct pull_item *it)
 	 * only the ledger row changes. */
 	if (it->action == PULL_NONE || it->action == PULL_LEDGER)
 		it->ok = true;
-	else
+	else {
+		sync_pause_point("pull-decided");
 		pull_apply_item(c, it);
+	}
 }
 
 /* Remote files, links and directories in path order (parents first), then

@@ -168,13 +168,13 @@ static int write_file(struct pull_ctx *c, const struct pull_item *it, int dfd,
 			if (r == 0)
 				tmp[0] = '\0';
 			else if (r == -EEXIST)
-				r = link_tmpfile(fd, dfd, tmp);	/* raced: replace */
+				r = -EAGAIN;	/* created on the host meanwhile */
 		} else if (r == 0) {
 			r = link_tmpfile(fd, dfd, tmp);
 		}
 		close(fd);
 		if (r != -EPERM && r != -ENOENT && r != -EOPNOTSUPP)
-			return r;
+			return r;	/* -EAGAIN too: nothing linked */
 	}
 	fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -207,6 +207,16 @@ static int place_atomic(struct pull_ctx *c, const struct pull_item *it,
 		if (symlinkat(it->entry->target, dfd, tmp) < 0)
 			return -errno;
 		fchownat(dfd, tmp, uid, gid, AT_SYMLINK_NOFOLLOW);
+	}
+	/* The host was hashed before the remote file was written out: a host
+	 * write since then must not be replaced (it is pulled next time, as a
+	 * conflict). Only the rename itself is left unguarded. A conflict
+	 * needs no check: the host copy is a hard link made before, so later
+	 * writes land in the copy. */
+	if (it->action == PULL_APPLY && it->host.type != STORE_FT_DIR &&
+	    pull_host_changed(dfd, base, &it->host)) {
+		unlinkat(dfd, tmp, 0);
+		return -EAGAIN;
 	}
 	if (renameat(dfd, tmp, dfd, base) < 0) {
 		r = -errno;
@@ -482,7 +492,11 @@ static int do_restore_copy(struct pull_ctx *c, struct pull_item *it, int dfd,
 static int do_delete(struct pull_ctx *c, struct pull_item *it, int dfd,
 		     const char *base)
 {
-	int r = remove_host(dfd, base, it->host.type);
+	int r;
+
+	if (it->host.type != STORE_FT_DIR && pull_host_changed(dfd, base, &it->host))
+		return -EAGAIN;	/* written since it was found unchanged */
+	r = remove_host(dfd, base, it->host.type);
 
 	if (r == -ENOTEMPTY || r == -EEXIST) {
 		/* Something new (host-only) is inside: keep it. */
@@ -565,6 +579,15 @@ int pull_apply_item(struct pull_ctx *c, struct pull_item *it)
 				sweep_dir(c, dfd);
 			r = apply_at(c, it, dfd, base);
 			close(dfd);
+		}
+		if (r == -EAGAIN) {
+			/* Not ok: the ledger keeps its row and the next pull
+			 * decides again with this host version. */
+			pull_report_add_path(&c->rep, "skipped ", it->path,
+					     ": changed on the host during the pull"
+					     " (pulled next time)\n");
+			c->stats->kept++;
+			return 0;
 		}
 		if (r < 0) {
 			fail(c, it->path, pull_action_name(it->action), r);

@@ -90,6 +90,27 @@ static int hash_fd(int fd, uint8_t out[STORE_SHA256_LEN])
 	return r;
 }
 
+void pull_ver_stamp(struct pull_ver *v, const struct stat *st)
+{
+	v->ino = st->st_ino;
+	v->size = st->st_size;
+	v->ctime_ns = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+bool pull_host_changed(int dirfd, const char *base, const struct pull_ver *h)
+{
+	struct pull_ver now = { 0 };
+	struct stat st;
+
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return h->present;
+	if (!h->present)
+		return true;
+	pull_ver_stamp(&now, &st);
+	return now.ino != h->ino || now.size != h->size ||
+	       now.ctime_ns != h->ctime_ns;
+}
+
 static int version_at(int dirfd, const char *base, struct pull_ver *out)
 {
 	char target[PATH_MAX];
@@ -101,6 +122,7 @@ static int version_at(int dirfd, const char *base, struct pull_ver *out)
 		return errno == ENOENT ? 0 : -errno;
 	out->present = true;
 	out->mode = st.st_mode;
+	pull_ver_stamp(out, &st);
 	if (S_ISDIR(st.st_mode)) {
 		out->type = STORE_FT_DIR;
 	} else if (S_ISLNK(st.st_mode)) {
@@ -114,6 +136,8 @@ static int version_at(int dirfd, const char *base, struct pull_ver *out)
 		fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
+		if (fstat(fd, &st) == 0)	/* the inode actually hashed */
+			pull_ver_stamp(out, &st);
 		r = hash_fd(fd, out->sha);
 		close(fd);
 		return r;

@@ -103,11 +103,16 @@ bool pull_list_is_refused(const struct pull_list *l, const char *p);
 
 /* One side's version of a path. sha: file content or symlink target;
  * unused for directories. */
+struct stat;
+
 struct pull_ver {
 	bool present;
 	int type;			/* enum store_ftype */
 	uint32_t mode;			/* only & 0777 is compared */
 	uint8_t sha[STORE_SHA256_LEN];
+	/* Host only: the identity hashed, to see a change made after. */
+	uint64_t ino;
+	int64_t size, ctime_ns;
 };
 
 enum pull_action {
@@ -199,6 +204,11 @@ typedef void (*pull_mkdir_fn)(const char *rel, void *arg);
 int pull_host_parent(int root_fd, const char *rel, bool create,
 		     pull_mkdir_fn made, void *made_arg,
 		     int *dirfd, const char **base);
+/* Record st's identity (inode, size, ctime) in v. */
+void pull_ver_stamp(struct pull_ver *v, const struct stat *st);
+/* Whether dirfd/base is no longer what h recorded: written, replaced,
+ * created or removed since (a host write racing the pull). */
+bool pull_host_changed(int dirfd, const char *base, const struct pull_ver *h);
 /* The host's current version of rel (not present on -ENOENT). */
 int pull_host_version(int root_fd, const char *rel, struct pull_ver *out);
 /* An anonymous staging file on root_fd's filesystem (O_TMPFILE, else a
