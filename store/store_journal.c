@@ -147,6 +147,17 @@ static void batch_requeue(struct store *st, struct store_qent *b, size_t n)
 	st->qcap = st->qlen + 1;
 }
 
+/* Tests: HERMES_FAULT_COMMIT_DELAY_MS=N holds every batch N ms before it
+ * is written (queued entries stay not durable that long). */
+static void commit_delay(void)
+{
+	const char *s = getenv("HERMES_FAULT_COMMIT_DELAY_MS");
+
+	if (s && atoi(s) > 0)
+		nanosleep(&(struct timespec){ atoi(s) / 1000,
+					      (atoi(s) % 1000) * 1000000L }, NULL);
+}
+
 static void *committer_main(void *arg)
 {
 	struct store *st = arg;
@@ -165,6 +176,7 @@ static void *committer_main(void *arg)
 		st->q = NULL;
 		st->qlen = st->qcap = 0;
 		pthread_mutex_unlock(&st->qlock);
+		commit_delay();
 		r = batch_write(st, b, n);
 		pthread_mutex_lock(&st->qlock);
 		st->commit_err = r;

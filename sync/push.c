@@ -139,6 +139,15 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 	char key[64];
 	int r;
 
+	/* The planner reads durable entries only, while "push if needed"
+	 * counts queued ones: a write made just before a command must be in
+	 * this push, so wait until everything appended so far is on disk. */
+	r = store_journal_sync(st);
+	if (r < 0) {
+		snprintf(stats->error, sizeof(stats->error),
+			 "journal not durable: %s", strerror(-r));
+		return r;
+	}
 	r = push_plan_build(st, sb, root_fd, cfg, uncertain, &p);
 	if (r < 0) {
 		snprintf(stats->error, sizeof(stats->error), "planning failed: %s",
