@@ -39,6 +39,9 @@ start() {
         2>>"$T/daemon.log" &
     DPID=$!
     wait_for mounted || { tail "$T/daemon.log"; fail "mount did not appear"; }
+    # The rescan runs once mounted, the control socket opens after it.
+    WAIT_S=30 wait_for eval '"$FSCTL" -m "$H" status >/dev/null 2>&1' ||
+        { tail "$T/daemon.log"; fail "control socket did not answer"; }
 }
 gone() { [ ! -d "/proc/$DPID" ] || grep -q '^State:.*Z' "/proc/$DPID/status" 2>/dev/null; }
 unmount_dead() {
