@@ -65,9 +65,9 @@ died_at() {
 }
 # writer N: rewrites files through the mount, each content "N I LEN:" and
 # LEN x's (self-checking); after each complete write the model records I
-# (so the model lags the mount, never leads).
+# (so the model lags the mount, never leads). I grows across iterations.
 writer() {
-    local i=0 f n c
+    local i=$((it * 100000)) f n c
     while :; do
         i=$((i + 1)); f=w$1.$((i % 7)); n=$((RANDOM % 3000))
         c="$1 $i $n:$(head -c $n /dev/zero | tr '\0' x)"
@@ -128,7 +128,7 @@ declare -A RUNS=() LANDED=()
 declare -a before=()
 CHECKED=0 ENTRIES=0 SBFILES=0 COPIES=0 T0=$SECONDS
 for it in $(seq "$ITERS"); do
-    mode=${MODES[(it - 1) % 3]}
+    mode=${MODES[(it - 1) % 3]} pt=
     RUNS[$mode]=$((${RUNS[$mode]:-0} + 1))
     # A sandbox-side new file in every mode: it must reach the host.
     printf 'sandbox %s\n' "$it" > "$S/from-sandbox.$it"
@@ -142,7 +142,7 @@ for it in $(seq "$ITERS"); do
         writer 2 & W2=$!
         sleep "0.$((RANDOM % 4 + 1))"
         "$FSCTL" -m "$H" sync s >/dev/null 2>&1 && fail "iteration $it: sync survived its crash point"
-        died_at push-applied:1
+        died_at push-applied:1; pt=push-applied:1
         # The sandbox holds the push, the ledger does not.
         [ -f "$S/pnew.$it" ] && [ -f "$S/pr/n.$it" ] && [ ! -e "$S/pr/$old" ] ||
             fail "iteration $it: push not applied on the sandbox before the crash"
@@ -163,7 +163,7 @@ for it in $(seq "$ITERS"); do
         done
         sleep "0.$((RANDOM % 4 + 1))"
         "$FSCTL" -m "$H" pull s >/dev/null 2>&1 && fail "iteration $it: pull survived its crash point"
-        died_at "pull-apply:$n"
+        died_at "pull-apply:$n"; pt=pull-apply:$n
         # Items in path order: from-sandbox.$it, pa/c0 (conflict), pa/f1..f4:
         # exactly the first n are on the host.
         assert_eq "$(cat "$H/from-sandbox.$it")" "sandbox $it" "iteration $it: first item"
@@ -219,6 +219,8 @@ for it in $(seq "$ITERS"); do
         ;;
     esac
     assert_eq "$(ls "$H"/pa/ | grep -c conflict)" "$COPIES" "iteration $it: conflict copies in all"
+    note "iteration $it/$ITERS $mode${pt:+ (killed at $pt)}: nothing lost; $CHECKED writer files," \
+        "$SBFILES sandbox changes, $ENTRIES tree entries checked so far; $((SECONDS - T0)) s"
     "$FSCTL" -m "$H" umount >/dev/null || fail "umount"
     wait "$DPID"; DPID=
     > "$T/daemon.log"
