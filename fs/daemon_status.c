@@ -308,6 +308,8 @@ static void on_push(const char *name, int rc, const struct sync_push_stats *s,
 	} else if (rc == 0) {
 		dprintf(req->out, "%s: up to date\n", name);
 	}
+	if (rc == 0 && s->error[0])	/* files skipped, conflicts kept aside */
+		dprintf(req->err, "hermes-fsctl: %s: warning: %s\n", name, s->error);
 	pthread_mutex_unlock(&sr->lock);
 }
 

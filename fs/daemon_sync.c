@@ -124,6 +124,8 @@ static void on_done(const char *name, bool is_pull, int rc, const char *error,
 	if (rc < 0 && rc != -EINTR)
 		hlog(HLOG_WARN, "%s %s failed: %s", is_pull ? "pull from" :
 		    "push to", name, error && error[0] ? error : strerror(-rc));
+	else if (rc == 0 && !is_pull && error && error[0])
+		hlog(HLOG_WARN, "push to %s: %s", name, error);
 }
 
 void daemon_transport_opts(struct daemon *d, const char *name,

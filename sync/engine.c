@@ -29,6 +29,7 @@ struct eng_sb {
 	int64_t pull_applied, pull_conflicts, pull_refused;
 	int64_t next_try_ns;		/* background backoff */
 	int delay_ms;
+	int64_t retry_at_ns;		/* skipped files due (wall clock); 0 = none */
 };
 
 struct sync_engine {
@@ -118,7 +119,9 @@ static int refresh(struct sync_engine *e)
 		e->graveyard = g;
 	for (size_t i = 0; nv && g && i < n; i++) {
 		nv[i] = find_old(e, &rows[i]);
-		if (!nv[i] && !(nv[i] = sb_new(&rows[i])))
+		if (!nv[i] && (nv[i] = sb_new(&rows[i])))	/* a restart too */
+			nv[i]->retry_at_ns = sync_push_retry_at(e->st, rows[i].id);
+		else if (!nv[i])
 			r = -ENOMEM;
 	}
 	if (nv && g && r == 0) {
@@ -264,7 +267,8 @@ static void finish(struct sync_engine *e, struct eng_sb *s, bool is_pull,
 	}
 	pthread_mutex_lock(&e->mu);
 	s->state = r < 0 ? SYNC_SB_ERROR : SYNC_SB_IDLE;
-	snprintf(s->err, sizeof(s->err), "%s", r < 0 ? err : "");
+	/* A push that succeeded may still warn (files skipped, conflicts). */
+	snprintf(s->err, sizeof(s->err), "%s", r < 0 || !is_pull ? err : "");
 	if (is_pull) {
 		s->last_pull_ns = store_now_ns();
 		s->last_pull_dur_ns = dur;
@@ -276,6 +280,17 @@ static void finish(struct sync_engine *e, struct eng_sb *s, bool is_pull,
 	pthread_mutex_unlock(&e->mu);
 	if (e->cfg.on_done)
 		e->cfg.on_done(s->name, is_pull, r, err, e->cfg.on_done_arg);
+}
+
+/* Files a push skipped are due for another try (even with no new entry). */
+static bool retry_due(struct sync_engine *e, struct eng_sb *s)
+{
+	bool due;
+
+	pthread_mutex_lock(&e->mu);
+	due = s->retry_at_ns && store_now_ns() >= s->retry_at_ns;
+	pthread_mutex_unlock(&e->mu);
+	return due;
 }
 
 /* retries: -2 = as configured; else override (background: one attempt). */
@@ -292,7 +307,7 @@ static int do_push(struct sync_engine *e, struct eng_sb *s, bool only_if_needed,
 
 	pthread_mutex_lock(&s->op);
 	if (only_if_needed && store_sandbox_needs_push(e->st, s->id, &needed) == 0 &&
-	    !needed) {
+	    !needed && !retry_due(e, s)) {
 		pthread_mutex_unlock(&s->op);
 		return 0;
 	}
@@ -314,6 +329,8 @@ static int do_push(struct sync_engine *e, struct eng_sb *s, bool only_if_needed,
 		store_journal_prune(e->st, NULL);
 	pthread_mutex_lock(&e->mu);
 	s->last_push = stats;
+	if (r == 0)
+		s->retry_at_ns = stats.retry_at_ns;
 	pthread_mutex_unlock(&e->mu);
 	finish(e, s, false, r, stats.error, t0);
 	pthread_mutex_unlock(&s->op);
@@ -644,6 +661,8 @@ static void bg_round(struct sync_engine *e, bool *all_ok)
 	for (size_t i = 0; i < k; i++) {
 		struct eng_sb *s = due[i];
 
+		if (s->retry_at_ns)
+			*all_ok = false;	/* come back for the skipped files */
 		if (s->state != SYNC_SB_ERROR) {
 			s->next_try_ns = 0;
 			s->delay_ms = 0;

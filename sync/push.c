@@ -73,7 +73,7 @@ static int commit_items(struct store *st, int64_t sb, const struct push_plan *p)
 }
 
 static int commit(struct store *st, int64_t sb, const struct push_plan *p,
-		  bool uncertain)
+		  bool uncertain, const struct push_retry *retry)
 {
 	char key[64];
 	int r = store_tx_begin(st);
@@ -81,6 +81,8 @@ static int commit(struct store *st, int64_t sb, const struct push_plan *p,
 	if (r < 0)
 		return r;
 	r = commit_ops(st, sb, p);
+	if (r == 0)
+		r = push_retry_save(st, sb, retry);
 	if (r == 0)
 		r = commit_items(st, sb, p);
 	if (r == 0)
@@ -101,18 +103,64 @@ static int commit(struct store *st, int64_t sb, const struct push_plan *p,
 	return r;
 }
 
-/* Files torn while read are journaled again so the next push sends them. */
-static void rejournal(struct store *st, const struct push_plan *p)
-{
-	for (size_t i = 0; i < p->nitems; i++) {
-		struct store_entry e = { .op = STORE_OP_WRITE };
+static int delay_ms(const struct sync_push_config *cfg, int retry);
 
-		if (p->items[i].act != PUSH_UPLOAD || !p->items[i].torn)
-			continue;
-		e.path = p->items[i].path;
-		e.time_ns = store_now_ns();
-		store_journal_append(st, &e, NULL);
+/*
+ * Uploads torn or unreadable while sent join the paths the plan skipped.
+ * The new retry set: those, plus the old paths when they were not due.
+ * Paths skipped again back off (the push schedule, capped); a path
+ * skipped for the first time is tried by the next push.
+ */
+static int retry_next(const struct sync_push_config *cfg, struct push_plan *p,
+		      struct push_retry *nw)
+{
+	bool again = false, fresh = false;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < p->nitems; i++)
+		if (p->items[i].act == PUSH_UPLOAD && p->items[i].torn)
+			r = push_plan_skip(p, p->items[i].path,
+					   p->items[i].unreadable ? -EACCES : 0);
+	for (size_t i = 0; r == 0 && i < p->skip.n; i++) {
+		r = push_retry_add(nw, p->skip.paths[i]);
+		if (push_retry_has(&p->old, p->skip.paths[i]))
+			again = true;
+		else
+			fresh = true;
 	}
+	for (size_t i = 0; r == 0 && !p->old_due && i < p->old.n; i++)
+		r = push_retry_add(nw, p->old.paths[i]);
+	if (r < 0 || !nw->n)
+		return r;
+	if (fresh || (p->old_due && !again)) {
+		nw->tries = 0;
+		nw->due_ns = store_now_ns();
+	} else if (p->old_due) {
+		int ms = delay_ms(cfg, p->old.tries);
+
+		nw->tries = p->old.tries + 1;
+		nw->due_ns = store_now_ns() +
+			(int64_t)(ms < PUSH_RETRY_MAX_MS ? ms : PUSH_RETRY_MAX_MS) * 1000000;
+	} else {
+		nw->tries = p->old.tries;	/* carried, not due yet */
+		nw->due_ns = p->old.due_ns;
+	}
+	return 0;
+}
+
+static void warn_skipped(const struct push_plan *p, struct sync_push_stats *s)
+{
+	s->unreadable = p->unreadable;
+	if (p->unreadable)
+		snprintf(s->error, sizeof(s->error),
+			 "skipped %lld unreadable file%s (tried again later): %s",
+			 (long long)p->unreadable, p->unreadable == 1 ? "" : "s",
+			 p->why);
+	else if (s->changed_during_upload)
+		snprintf(s->error, sizeof(s->error),
+			 "%lld file%s changed while sent (tried again later)",
+			 (long long)s->changed_during_upload,
+			 s->changed_during_upload == 1 ? "" : "s");
 }
 
 static void count(struct sync_push_stats *s, const struct push_plan *p)
@@ -135,6 +183,7 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 		   struct sync_push_stats *stats)
 {
 	struct push_plan p;
+	struct push_retry retry = { 0 };
 	bool uncertain = is_uncertain(st, sb), started = false;
 	char key[64];
 	int r;
@@ -158,14 +207,18 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 	if (!push_plan_empty(&p))
 		r = push_send(t, root_fd, &p, cfg, stats, &started);
 	if (r == 0)
-		r = commit(st, sb, &p, uncertain);
+		r = retry_next(cfg, &p, &retry);
+	if (r == 0)
+		r = commit(st, sb, &p, uncertain, &retry);
 	if (r == 0) {
 		stats->cursor = p.cursor;
-		rejournal(st, &p);
+		stats->retry_at_ns = retry.n ? retry.due_ns : 0;
+		warn_skipped(&p, stats);
 	} else if (started && !uncertain) {
 		uncertain_key(sb, key, sizeof(key));
 		store_meta_set(st, key, "1");
 	}
+	push_retry_release(&retry);
 	push_plan_release(&p);
 	return r;
 }
@@ -224,9 +277,7 @@ int sync_push_run(struct store *st, int64_t sandbox_id, struct transport *t,
 			break;
 		sleep_ms(cfg, delay_ms(cfg, i));
 	}
-	if (r == 0)
-		stats->error[0] = '\0';
-	else if (!stats->error[0])
+	if (r < 0 && !stats->error[0])
 		snprintf(stats->error, sizeof(stats->error), "%s", strerror(-r));
 	if (is_cancelled(cfg) && r < 0)
 		r = -EINTR;

@@ -162,7 +162,10 @@ static int walk_fd(int dfd, const char *rel, push_walk_fn fn, void *arg)
 			int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
 					 O_NOFOLLOW | O_CLOEXEC);
 
-			r = cfd < 0 ? 0 : walk_fd(cfd, child, fn, arg);
+			if (cfd >= 0)
+				r = walk_fd(cfd, child, fn, arg);
+			else if (errno == EACCES || errno == EPERM)
+				r = fn(child, NULL, arg);	/* cannot enter it */
 		}
 		if (r > 0)
 			r = 0;

@@ -57,14 +57,37 @@ int push_host_lstat(struct push_host *h, const char *rel, struct stat *st);
 int push_host_open(struct push_host *h, const char *rel, int *fd);
 int push_host_readlink(struct push_host *h, const char *rel, char **target);
 /* Every entry below directory rel (not rel itself), depth first; the
- * callback's non-zero return stops the walk. Directories for which
- * skip_dir returns true are reported but not entered. */
+ * callback's negative return stops the walk, a positive one does not enter
+ * that directory. A directory that cannot be entered (EACCES, EPERM) is
+ * reported a second time with st NULL. */
 typedef int (*push_walk_fn)(const char *rel, const struct stat *st, void *arg);
 int push_host_walk(struct push_host *h, const char *rel, push_walk_fn fn,
 		   void *arg);
 /* SHA-256 of a whole fd's content from offset 0. */
 int push_sha_fd(int fd, uint8_t out[STORE_SHA256_LEN], int64_t *size);
 int push_sha_buf(const void *p, size_t n, uint8_t out[STORE_SHA256_LEN]);
+
+/* ---- retry set (push_retry.c) ------------------------------------------- */
+
+#define PUSH_RETRY_MAX_MS 60000	/* longest delay between two tries */
+
+/* Paths a push skipped (unreadable, changed while sent), tried again by
+ * the first push after due_ns (store_now_ns clock). */
+struct push_retry {
+	int64_t due_ns;
+	int tries;		/* consecutive pushes that skipped them */
+	char **paths;
+	size_t n, cap;
+};
+
+/* Load the sandbox's set (empty when none). */
+int push_retry_load(struct store *st, int64_t sb, struct push_retry *out);
+/* Store it (an empty set deletes it); call inside the push's transaction. */
+int push_retry_save(struct store *st, int64_t sb, const struct push_retry *r);
+/* Add a path (copied; duplicates and names with '\n' are dropped). */
+int push_retry_add(struct push_retry *r, const char *path);
+bool push_retry_has(const struct push_retry *r, const char *path);
+void push_retry_release(struct push_retry *r);
 
 /* ---- plan (push_plan.c) ------------------------------------------------- */
 
@@ -85,6 +108,7 @@ struct push_item {
 	struct store_ledger_row row;	/* what the ledger gets (row.path unused) */
 	char *target;			/* symlink target (uploads of links) */
 	bool torn;			/* changed while read: not applied */
+	bool unreadable;		/* could not be opened: not applied */
 };
 
 struct push_plan {
@@ -96,7 +120,16 @@ struct push_plan {
 	int64_t entries, skipped, renamed;
 	int64_t files_total, bytes_total;
 	char *marker;			/* non-NULL: first push writes it */
+	struct push_retry old;		/* the retry set before this push */
+	bool old_due;			/* its paths were compared again */
+	struct push_retry skip;		/* skipped by this attempt */
+	int64_t unreadable;		/* files skipped as unreadable */
+	char why[200];			/* the first one: "path: reason" */
 };
+
+/* Skip path in this push (not applied, ledger row untouched) and try it
+ * again later; err < 0 counts it as unreadable, with that reason. */
+int push_plan_skip(struct push_plan *p, const char *path, int err);
 
 /*
  * Plan the push of sandbox sb: journal since its cursor (a full walk when

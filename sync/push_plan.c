@@ -414,12 +414,30 @@ static bool ignored(struct plan_ctx *c, const char *path, bool is_dir)
 	return false;
 }
 
+int push_plan_skip(struct push_plan *p, const char *path, int err)
+{
+	if (err < 0) {
+		p->unreadable++;
+		if (!p->why[0])
+			snprintf(p->why, sizeof(p->why), "%s: %s", path,
+				 strerror(-err));
+	}
+	return push_retry_add(&p->skip, path);
+}
+
+static bool unreadable(int r)
+{
+	return r == -EACCES || r == -EPERM || r == -EIO;
+}
+
 static int walk_add(const char *rel, const struct stat *st, void *arg)
 {
 	struct plan_ctx *c = arg;
 
 	if (excluded(rel))
 		return 1;
+	if (!st)	/* a directory that could not be entered */
+		return push_plan_skip(c->p, rel, -EACCES);
 	if (c->cfg->ignore && c->cfg->ignore(rel, S_ISDIR(st->st_mode),
 					     c->cfg->ignore_arg))
 		return 1;	/* neither it nor its subtree */
@@ -442,6 +460,8 @@ static int expand_trees(struct plan_ctx *c)
 		r = push_host_walk(&c->host, keys[i], walk_add, c);
 		if (r == -ENOENT || r == -ENOTDIR)
 			r = 0;
+		else if (unreadable(r))
+			r = push_plan_skip(c->p, keys[i], r);
 		if (r == 0)
 			r = vl_load(c, keys[i]);
 		if (r == 0)
@@ -521,12 +541,14 @@ static int cmp_file(struct plan_ctx *c, const char *path, const struct stat *st,
 	if (c->force || !l || l->type != STORE_FT_FILE || l->size != st->st_size)
 		return upload(c, path, &row, NULL);
 	r = push_host_open(&c->host, path, &fd);
+	if (r < 0 && unreadable(r))
+		return push_plan_skip(c->p, path, r);
 	if (r < 0)
 		return r == -ENOENT || r == -ELOOP ? 0 : r;
 	r = push_sha_fd(fd, row.sha256, &size);
 	close(fd);
 	if (r < 0)
-		return r;
+		return unreadable(r) ? push_plan_skip(c->p, path, r) : r;
 	if (size != l->size || memcmp(row.sha256, l->sha256, sizeof(row.sha256)))
 		return upload(c, path, &row, NULL);
 	if ((l->mode & 07777) == (st->st_mode & 07777)) {
@@ -584,8 +606,8 @@ static int compare(struct plan_ctx *c, const char *path)
 	if (excluded(path))
 		return 0;
 	r = push_host_lstat(&c->host, path, &st);
-	if (r < 0 && r != -ENOENT)
-		return 0;	/* unreadable: leave the sandbox as it is */
+	if (r < 0 && r != -ENOENT)	/* leave the sandbox as it is */
+		return r == -ENOMEM ? r : push_plan_skip(c->p, path, r);
 	if (ignored(c, path, r == 0 && S_ISDIR(st.st_mode)))
 		return 0;
 	r = r == -ENOENT ? 1 : 0;
@@ -654,6 +676,20 @@ static int marker_init(struct plan_ctx *c, int64_t cursor)
 	return 0;
 }
 
+/* Paths skipped before are compared again once their delay is over. */
+static int retry_due(struct plan_ctx *c)
+{
+	struct push_plan *p = c->p;
+	int r = push_retry_load(c->st, c->sb, &p->old);
+
+	if (r < 0 || !p->old.n || store_now_ns() < p->old.due_ns)
+		return r;
+	p->old_due = true;
+	for (size_t i = 0; r == 0 && i < p->old.n; i++)
+		r = dirty_add(c, p->old.paths[i], DIRTY_SELF | DIRTY_TREE);
+	return r;
+}
+
 static void vrow_free(void *v)
 {
 	free(v);
@@ -677,6 +713,8 @@ int push_plan_build(struct store *st, int64_t sb, int root_fd,
 	/* Never pushed (no marker yet): compare the whole tree. */
 	if (r == 0 && out->marker)
 		r = dirty_add(&c, "", DIRTY_TREE);
+	if (r == 0)
+		r = retry_due(&c);
 	if (r == 0)
 		r = store_journal_foreach(st, cursor, 0, on_entry, &c);
 	if (r == 0)
@@ -715,5 +753,7 @@ void push_plan_release(struct push_plan *p)
 	free(p->ops);
 	free(p->items);
 	free(p->marker);
+	push_retry_release(&p->old);
+	push_retry_release(&p->skip);
 	memset(p, 0, sizeof(*p));
 }

@@ -310,6 +310,7 @@ static int send_file(struct send_ctx *c, struct archive *a,
 	r = push_host_open(&c->host, it->path, &fd);
 	if (r < 0 || fstat(fd, &st0) < 0 || !S_ISREG(st0.st_mode)) {
 		it->torn = true;	/* vanished or replaced since planning */
+		it->unreadable = r == -EACCES || r == -EPERM;
 		r = r == -ENOMEM ? r : 0;
 		goto out;
 	}
@@ -380,11 +381,10 @@ static int send_items(struct send_ctx *c, struct archive *a, struct push_plan *p
 			return -ENOMEM;
 		r = it->target ? send_link(c, a, it, name) : send_file(c, a, it, name);
 		free(name);
-		if (r == 0 && !it->torn) {
+		if (r == 0 && !it->torn)
 			c->stats->uploaded++;
-		} else if (r == 0) {
+		else if (r == 0 && !it->unreadable)
 			c->stats->changed_during_upload++;
-		}
 		c->prog.files_done++;
 		progress(c, NULL);
 		if (r == 0 && cancelled(c))

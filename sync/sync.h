@@ -141,9 +141,13 @@ char *sync_shell_quote(const char *s);
  *
  * Hashing happens while streaming (OpenSSL EVP), so the ledger records the
  * hash of the bytes actually sent. A file that changed while it was read
- * (size, mtime or ctime moved) is not moved into place, its ledger row is
- * left alone and a STORE_OP_WRITE is journaled for it: the next push sends
- * it again.
+ * (size, mtime or ctime moved) is not moved into place and its ledger row
+ * is left alone; so is a file that cannot be read (EACCES, EPERM: a warning
+ * in stats.error, the rest of the push goes on). Both enter the sandbox's
+ * retry set (store meta), compared again by the first push after
+ * stats.retry_at_ns: at once the first time, then after the backoff
+ * schedule, capped at 60 s. The background thread comes back for them even
+ * when the journal did not move.
  *
  * Commit: only after the remote call exited 0, the ledger changes and the
  * new cursor (the last journal seq planned) are written in ONE store
@@ -192,11 +196,16 @@ struct sync_push_stats {
 	int64_t deleted;	/* remote deletions (a subtree counts once) */
 	int64_t mkdirs;
 	int64_t chmods;		/* mode-only changes */
-	int64_t changed_during_upload;	/* re-journaled, sent next time */
+	int64_t changed_during_upload;	/* not applied: tried again later */
+	int64_t unreadable;	/* host files that could not be read (EACCES...):
+				 * skipped, the rest pushed, tried again later */
+	int64_t retry_at_ns;	/* store_now_ns() time when skipped files are
+				 * due for another try; 0 = none left */
 	int64_t bytes_sent;	/* file content bytes in the tar */
 	int64_t bytes_out;	/* everything written to the transport */
 	int attempts;		/* attempts used (1 = no retry) */
-	char error[256];	/* last failure ("" on success) */
+	char error[256];	/* last failure; on success "" or a warning
+				 * (files skipped, conflicts kept aside) */
 };
 
 /*
@@ -211,6 +220,10 @@ struct sync_push_stats {
 int sync_push_run(struct store *st, int64_t sandbox_id, struct transport *t,
 		  int root_fd, const struct sync_push_config *cfg,
 		  struct sync_push_stats *stats);
+
+/* When files a push of `sandbox_id` skipped are due for another try
+ * (store_now_ns clock; the stored retry set); 0 when none. */
+int64_t sync_push_retry_at(struct store *st, int64_t sandbox_id);
 
 /* ==== pull engine (sync-back) ========================================== */
 /* (owned by the pull work: three-way apply, hostile-input checks) */

@@ -28,8 +28,9 @@
  *                                     flush or ifneeded; or `bg MS`: run the
  *                                     background thread until every sandbox
  *                                     is caught up or in error, or MS ms
- *                                     passed. Prints
- *                                     one status line per sandbox.
+ *                                     passed; or `bgfor MS`: run it for MS
+ *                                     ms and print pushes=N (pushes done).
+ *                                     Prints one status line per sandbox.
  *
  * Errors go to stderr as one line; exit 2 on a transport failure.
  */
@@ -237,14 +238,16 @@ static void print_stats(int r, const struct sync_push_stats *s)
 {
 	printf("rc=%d entries=%lld uploaded=%lld skipped=%lld renamed=%lld "
 	       "deleted=%lld mkdirs=%lld chmods=%lld changed=%lld bytes_sent=%lld "
-	       "bytes_out=%lld attempts=%d cursor=%lld\n", r,
+	       "bytes_out=%lld attempts=%d cursor=%lld unreadable=%lld retry=%d\n", r,
 	       (long long)s->entries, (long long)s->uploaded, (long long)s->skipped,
 	       (long long)s->renamed, (long long)s->deleted, (long long)s->mkdirs,
 	       (long long)s->chmods, (long long)s->changed_during_upload,
 	       (long long)s->bytes_sent, (long long)s->bytes_out, s->attempts,
-	       (long long)s->cursor);
+	       (long long)s->cursor, (long long)s->unreadable, s->retry_at_ns != 0);
 	if (r)
 		fprintf(stderr, "tool_push: push failed: %s\n", s->error);
+	else if (s->error[0])
+		fprintf(stderr, "tool_push: warning: %s\n", s->error);
 }
 
 static int cmd_push(struct store *st, int argc, char **argv)
@@ -340,10 +343,31 @@ static int engine_bg(struct sync_engine *e, int ms)
 	return r;
 }
 
+static void count_done(const char *name, bool is_pull, int rc,
+		       const char *error, void *arg)
+{
+	if (!is_pull)
+		__atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
+}
+
+static int engine_bgfor(struct sync_engine *e, int ms, int *pushes)
+{
+	int r = sync_engine_start_background(e);
+
+	if (r == 0)
+		usleep((useconds_t)ms * 1000);
+	sync_engine_stop(e);
+	printf("pushes=%d\n", __atomic_load_n(pushes, __ATOMIC_RELAXED));
+	return r;
+}
+
 static int cmd_engine(struct store *st, int argc, char **argv)
 {
+	int pushes = 0;
 	struct sync_engine_config cfg = { .push = { .retries = -1 },
-					  .pull = { .retries = -1 } };
+					  .pull = { .retries = -1 },
+					  .on_done = count_done,
+					  .on_done_arg = &pushes };
 	const char *act = argv[4], *name = argc > 5 ? argv[5] : NULL;
 	struct sync_engine *e;
 	char err[256];
@@ -365,10 +389,12 @@ static int cmd_engine(struct store *st, int argc, char **argv)
 		r = sync_engine_push_if_needed(e, name);
 	else if (!strcmp(act, "bg") && name)
 		r = engine_bg(e, atoi(name));
+	else if (!strcmp(act, "bgfor") && name)
+		r = engine_bgfor(e, atoi(name), &pushes);
 	else
 		r = -EINVAL;
 	printf("rc=%d\n", r);
-	if (r < 0 && sync_engine_error(e, strcmp(act, "bg") ? name : NULL,
+	if (r < 0 && sync_engine_error(e, strncmp(act, "bg", 2) ? name : NULL,
 				       err, sizeof(err)) == 0)
 		fprintf(stderr, "tool_push: engine %s: %s\n", act, err);
 	print_status(e);
