@@ -386,8 +386,11 @@ struct conflicts {
 	struct store_conflict *v;
 };
 
-/* A conflict is resolved once the user removed its copy. */
-static void conflicts_get(struct daemon *d, int64_t id, struct conflicts *c)
+/* A conflict is resolved once the user removed its copy. A copy a push
+ * kept on the sandbox reaches the host with the next pull: until a pull
+ * ended after it was recorded, its absence means nothing. */
+static void conflicts_get(struct daemon *d, int64_t id, int64_t last_pull_ns,
+			  struct conflicts *c)
 {
 	size_t i, o = 0;
 
@@ -395,7 +398,8 @@ static void conflicts_get(struct daemon *d, int64_t id, struct conflicts *c)
 	if (store_conflict_list(d->st, id, &c->v, &c->all) < 0)
 		return;
 	for (i = 0; i < c->all; i++) {
-		if (faccessat(d->root_fd, c->v[i].copy_path, F_OK,
+		if (c->v[i].time_ns < last_pull_ns &&
+		    faccessat(d->root_fd, c->v[i].copy_path, F_OK,
 		    AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
 			store_conflict_resolve(d->st, c->v[i].id);
 			continue;
@@ -504,7 +508,7 @@ int daemon_cmd_status(struct daemon *d, struct ctl_req *req)
 	}
 	status_header(d, req, json, n);
 	for (i = 0; i < n; i++) {
-		conflicts_get(d, v[i].id, &c);
+		conflicts_get(d, v[i].id, v[i].last_pull_ns, &c);
 		if (json)
 			status_one_json(req->out, &v[i], &c, i == 0);
 		else

@@ -83,6 +83,8 @@ static int commit(struct store *st, int64_t sb, const struct push_plan *p,
 	r = commit_ops(st, sb, p);
 	if (r == 0)
 		r = push_retry_save(st, sb, retry);
+	for (size_t i = 0; r == 0 && i < p->nkept; i++)
+		r = store_conflict_add(st, sb, p->kept[i].path, p->kept[i].copy, NULL);
 	if (r == 0)
 		r = commit_items(st, sb, p);
 	if (r == 0)
@@ -94,6 +96,8 @@ static int commit(struct store *st, int64_t sb, const struct push_plan *p,
 	if (r == 0 && uncertain) {
 		uncertain_key(sb, key, sizeof(key));
 		r = store_meta_set(st, key, NULL);
+		if (r == 0)
+			r = push_attempted_clear(st, sb);
 	}
 	if (r == 0 && !push_plan_empty(p))
 		sync_crash_point("push-applied");	/* tests: remote applied, not committed */
@@ -151,7 +155,13 @@ static int retry_next(const struct sync_push_config *cfg, struct push_plan *p,
 static void warn_skipped(const struct push_plan *p, struct sync_push_stats *s)
 {
 	s->unreadable = p->unreadable;
-	if (p->unreadable)
+	s->conflicts = (int64_t)p->nkept;
+	if (p->nkept)
+		snprintf(s->error, sizeof(s->error),
+			 "kept %zu sandbox change%s aside (not pulled yet): %s -> %s%s",
+			 p->nkept, p->nkept == 1 ? "" : "s", p->kept[0].path,
+			 p->kept[0].copy, p->nkept > 1 ? ", ..." : "");
+	else if (p->unreadable)
 		snprintf(s->error, sizeof(s->error),
 			 "skipped %lld unreadable file%s (tried again later): %s",
 			 (long long)p->unreadable, p->unreadable == 1 ? "" : "s",
@@ -214,9 +224,12 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 		stats->cursor = p.cursor;
 		stats->retry_at_ns = retry.n ? retry.due_ns : 0;
 		warn_skipped(&p, stats);
-	} else if (started && !uncertain) {
+	} else if (started) {
+		/* Paths this attempt may have changed: not guarded next time. */
+		push_attempted_save(st, sb, &p);
 		uncertain_key(sb, key, sizeof(key));
-		store_meta_set(st, key, "1");
+		if (!uncertain)
+			store_meta_set(st, key, "1");
 	}
 	push_retry_release(&retry);
 	push_plan_release(&p);

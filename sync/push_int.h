@@ -88,16 +88,36 @@ int push_retry_save(struct store *st, int64_t sb, const struct push_retry *r);
 int push_retry_add(struct push_retry *r, const char *path);
 bool push_retry_has(const struct push_retry *r, const char *path);
 void push_retry_release(struct push_retry *r);
+struct push_plan;
+/* Paths a failed attempt may have changed remotely (not guarded by the
+ * next, forced, push): load, add the plan's, clear once a push commits. */
+int push_attempted_load(struct store *st, int64_t sb, struct push_map *out);
+int push_attempted_save(struct store *st, int64_t sb, const struct push_plan *p);
+int push_attempted_clear(struct store *st, int64_t sb);
 
 /* ---- plan (push_plan.c) ------------------------------------------------- */
 
 enum push_opkind { PUSH_OP_MV = 1, PUSH_OP_RM };
 
 /* Ordered remote steps from the journal's renames. */
+/*
+ * The guard of a remote path a push overwrites, deletes or renames over:
+ * what the sandbox should hold there per the ledger. sig is "-" (nothing),
+ * "f SIZE MTIME_S", "l TARGET_LEN" or "d"; for a directory, manifest lists
+ * its whole subtree, one "SIG ./PATH" line each, sorted by path. When the
+ * sandbox holds something else, the apply script moves it aside to
+ * NAME.conflict-<sandbox>-<UTC stamp> first (push_send.c).
+ */
+struct push_guard {
+	char *sig;		/* NULL: no guard */
+	char *manifest;		/* directories only */
+};
+
 struct push_op {
 	int kind;
 	char *a, *b;		/* MV a -> b; RM a */
 	bool mkparent;		/* MV: parent of b may not exist yet */
+	struct push_guard g;	/* MV: what b holds before */
 };
 
 enum push_act { PUSH_DELETE = 1, PUSH_MKDIR, PUSH_UPLOAD, PUSH_CHMOD };
@@ -109,6 +129,13 @@ struct push_item {
 	char *target;			/* symlink target (uploads of links) */
 	bool torn;			/* changed while read: not applied */
 	bool unreadable;		/* could not be opened: not applied */
+	struct push_guard g;		/* DELETE, UPLOAD, MKDIR: what the
+					 * sandbox holds at path before */
+};
+
+/* A sandbox version the apply script moved aside (conflict copy). */
+struct push_kept {
+	char *path, *copy;
 };
 
 struct push_plan {
@@ -125,7 +152,22 @@ struct push_plan {
 	struct push_retry skip;		/* skipped by this attempt */
 	int64_t unreadable;		/* files skipped as unreadable */
 	char why[200];			/* the first one: "path: reason" */
+	char *copy_suffix;		/* ".conflict-<sandbox>-<stamp>" */
+	struct push_kept *kept;		/* filled by push_send */
+	size_t nkept;
 };
+
+/* ---- guards (push_guard.c) ------------------------------------------------ */
+
+/* "-", "f SIZE MTIME_S", "l LEN" or "d" for a ledger row (NULL = none). */
+void push_guard_sig(const struct store_ledger_row *row, char *buf, size_t n);
+void push_guard_release(struct push_guard *g);
+/* The apply script's guard functions (hs, k, g, gu, gd, gm, st). */
+const char *push_guard_prelude(void);
+/* Parse the script's stdout ("K<path>\0<copy>\0" records) into p->kept. */
+int push_guard_parse(struct push_plan *p, const char *out, size_t len);
+/* The conflict copy suffix of this push, same format as the pull's. */
+int push_guard_suffix(struct store *st, int64_t sb, char **out);
 
 /* Skip path in this push (not applied, ledger row untouched) and try it
  * again later; err < 0 counts it as unreadable, with that reason. */

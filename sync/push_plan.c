@@ -35,6 +35,7 @@ struct plan_ctx {
 	struct push_map vl;		/* path -> struct vrow * */
 	struct push_map loaded;		/* subtrees fully read from the store */
 	struct push_map dirty;		/* path -> flags (uintptr_t) */
+	struct push_map attempted;	/* force: paths a failed attempt touched */
 	struct push_plan *p;
 	int64_t last_seq;
 };
@@ -285,6 +286,62 @@ static int add_item(struct push_plan *p, const char *path, int act,
 	return 0;
 }
 
+/* The subtree at path in the virtual ledger, as push_guard.manifest. */
+static int manifest_of(struct plan_ctx *c, const char *path, char **out)
+{
+	const char **keys;
+	size_t n, len = 0;
+	FILE *f;
+	int r = vl_load(c, path);
+
+	*out = NULL;
+	if (r == 0)
+		r = push_map_prefix(&c->vl, path, &keys, &n);
+	if (r < 0)
+		return r;
+	f = open_memstream(out, &len);
+	for (size_t i = 0; f && i < n; i++) {
+		struct vrow *v = push_map_get(&c->vl, keys[i], NULL);
+		char sig[64];
+
+		if (!v->live)
+			continue;
+		push_guard_sig(&v->row, sig, sizeof(sig));
+		fprintf(f, "%s ./%s\n", sig, keys[i]);
+	}
+	free(keys);
+	if (!f || fclose(f) != 0) {
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* What the sandbox holds at path per the virtual ledger (its guard). */
+static int guard_of(struct plan_ctx *c, const char *path, struct push_guard *g)
+{
+	const struct store_ledger_row *l;
+	const char **keys;
+	char sig[64];
+	size_t n = 0;
+	int r = vl_get(c, path, &l);
+
+	if (r == 0 && c->attempted.n)
+		r = push_map_prefix(&c->attempted, path, &keys, &n);
+	if (r < 0)
+		return r;
+	if (c->attempted.n)
+		free(keys);
+	if (n)
+		return 0;	/* may hold a failed attempt's own work: no guard */
+	push_guard_sig(l, sig, sizeof(sig));
+	g->sig = strdup(sig);
+	if (!g->sig)
+		return -ENOMEM;
+	return l && l->type == STORE_FT_DIR ? manifest_of(c, path, &g->manifest) : 0;
+}
+
 /* Anything at or below path in the virtual ledger? */
 static int vl_has_tree(struct plan_ctx *c, const char *path, bool *has)
 {
@@ -344,6 +401,8 @@ static int replay_rename(struct plan_ctx *c, const char *from, const char *to)
 		r = make_parents(c, to, &made);
 		if (r == 0)
 			r = add_op(c->p, PUSH_OP_MV, from, to, made);
+		if (r == 0)
+			r = guard_of(c, to, &c->p->ops[c->p->nops - 1].g);
 		if (r == 0)
 			r = vl_rename(c, from, to);
 		c->p->renamed++;
@@ -524,6 +583,10 @@ static int upload(struct plan_ctx *c, const char *path,
 		free(target);
 		return r;
 	}
+	/* The ledger row is not a directory here (compare deleted it). */
+	r = guard_of(c, path, &c->p->items[c->p->nitems - 1].g);
+	if (r < 0)
+		return r;
 	c->p->files_total++;
 	if (!target)
 		c->p->bytes_total += row->size;
@@ -588,8 +651,11 @@ static int cmp_dir(struct plan_ctx *c, const char *path, const struct stat *st,
 	int r;
 
 	row_of(st, STORE_FT_DIR, &row);
-	if (!l || l->type != STORE_FT_DIR)
+	if (!l || l->type != STORE_FT_DIR) {
 		r = add_item(c->p, path, PUSH_MKDIR, &row, NULL);
+		if (r == 0)
+			r = guard_of(c, path, &c->p->items[c->p->nitems - 1].g);
+	}
 	else if (c->force || (l->mode & 07777) != (st->st_mode & 07777))
 		r = add_item(c->p, path, PUSH_CHMOD, &row, NULL);
 	else
@@ -618,6 +684,8 @@ static int compare(struct plan_ctx *c, const char *path)
 	    (!r && l && (l->type == STORE_FT_DIR) != !!S_ISDIR(st.st_mode))) {
 		int k = add_item(c->p, path, PUSH_DELETE, NULL, NULL);
 
+		if (k == 0)
+			k = guard_of(c, path, &c->p->items[c->p->nitems - 1].g);
 		if (k == 0 && l)
 			k = vl_delete(c, path);
 		if (k < 0)
@@ -709,6 +777,10 @@ int push_plan_build(struct store *st, int64_t sb, int root_fd,
 	r = store_sandbox_cursor_get(st, sb, &cursor);
 	if (r == 0)
 		r = marker_init(&c, cursor);
+	if (r == 0)
+		r = push_guard_suffix(st, sb, &out->copy_suffix);
+	if (r == 0 && force)
+		r = push_attempted_load(st, sb, &c.attempted);
 	c.last_seq = cursor;
 	/* Never pushed (no marker yet): compare the whole tree. */
 	if (r == 0 && out->marker)
@@ -728,6 +800,7 @@ int push_plan_build(struct store *st, int64_t sb, int root_fd,
 	push_map_clear(&c.vl, vrow_free);
 	push_map_clear(&c.loaded, NULL);
 	push_map_clear(&c.dirty, NULL);
+	push_map_clear(&c.attempted, NULL);
 	if (r < 0)
 		push_plan_release(out);
 	return r;
@@ -745,11 +818,19 @@ void push_plan_release(struct push_plan *p)
 	for (size_t i = 0; i < p->nops; i++) {
 		free(p->ops[i].a);
 		free(p->ops[i].b);
+		push_guard_release(&p->ops[i].g);
 	}
 	for (size_t i = 0; i < p->nitems; i++) {
 		free(p->items[i].path);
 		free(p->items[i].target);
+		push_guard_release(&p->items[i].g);
 	}
+	for (size_t i = 0; i < p->nkept; i++) {
+		free(p->kept[i].path);
+		free(p->kept[i].copy);
+	}
+	free(p->kept);
+	free(p->copy_suffix);
 	free(p->ops);
 	free(p->items);
 	free(p->marker);

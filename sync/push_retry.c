@@ -53,14 +53,13 @@ bool push_retry_has(const struct push_retry *r, const char *path)
 	return false;
 }
 
-int push_retry_load(struct store *st, int64_t sb, struct push_retry *out)
+static int load_key(struct store *st, const char *key, struct push_retry *out)
 {
-	char key[64], *v = NULL, *line, *save = NULL;
+	char *v = NULL, *line, *save = NULL;
 	long long due = 0;
 	int tries = 0, r;
 
 	memset(out, 0, sizeof(*out));
-	retry_key(sb, key, sizeof(key));
 	r = store_meta_get(st, key, &v);
 	if (r == -ENOENT)
 		return 0;
@@ -79,13 +78,20 @@ int push_retry_load(struct store *st, int64_t sb, struct push_retry *out)
 	return r;
 }
 
-int push_retry_save(struct store *st, int64_t sb, const struct push_retry *r)
+int push_retry_load(struct store *st, int64_t sb, struct push_retry *out)
 {
-	char key[64], *v = NULL;
+	char key[64];
+
+	retry_key(sb, key, sizeof(key));
+	return load_key(st, key, out);
+}
+
+static int save_key(struct store *st, const char *key, const struct push_retry *r)
+{
+	char *v = NULL;
 	size_t len = 64;
 	int rc;
 
-	retry_key(sb, key, sizeof(key));
 	if (!r->n)
 		return store_meta_set(st, key, NULL);
 	for (size_t i = 0; i < r->n; i++)
@@ -99,6 +105,88 @@ int push_retry_save(struct store *st, int64_t sb, const struct push_retry *r)
 	rc = store_meta_set(st, key, v);
 	free(v);
 	return rc;
+}
+
+int push_retry_save(struct store *st, int64_t sb, const struct push_retry *r)
+{
+	char key[64];
+
+	retry_key(sb, key, sizeof(key));
+	return save_key(st, key, r);
+}
+
+/*
+ * The paths a failed attempt may have changed on the sandbox without a
+ * ledger commit ("sandbox.<id>.push_attempted"): what the sandbox holds
+ * there may be that attempt's own work, so the next (forced) push does not
+ * guard them. Paths only; the set grows until a push commits.
+ */
+static void attempted_key(int64_t sb, char *key, size_t n)
+{
+	snprintf(key, n, "sandbox.%lld.push_attempted", (long long)sb);
+}
+
+int push_attempted_load(struct store *st, int64_t sb, struct push_map *out)
+{
+	char key[64], *v = NULL, *line, *save = NULL;
+	int r;
+
+	attempted_key(sb, key, sizeof(key));
+	r = store_meta_get(st, key, &v);
+	if (r == -ENOENT)
+		return 0;
+	line = r == 0 ? strtok_r(v, "\n", &save) : NULL;	/* header */
+	while (r == 0 && line && (line = strtok_r(NULL, "\n", &save)))
+		r = push_map_put(out, line, (void *)1);
+	free(v);
+	return r;
+}
+
+static void put_line(FILE *f, const char *path)
+{
+	if (!strchr(path, '\n'))
+		fprintf(f, "%s\n", path);
+}
+
+int push_attempted_save(struct store *st, int64_t sb, const struct push_plan *p)
+{
+	char key[64], *old = NULL, *v = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	attempted_key(sb, key, sizeof(key));
+	rc = store_meta_get(st, key, &old);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	f = open_memstream(&v, &len);
+	if (!f) {
+		free(old);
+		return -ENOMEM;
+	}
+	fputs(old ? old : "0 0\n", f);	/* the retry set's format */
+	for (size_t i = 0; i < p->nitems; i++)
+		if (p->items[i].act != PUSH_CHMOD)
+			put_line(f, p->items[i].path);
+	for (size_t i = 0; i < p->nops; i++)
+		if (p->ops[i].b)
+			put_line(f, p->ops[i].b);
+	free(old);
+	if (fclose(f) != 0) {
+		free(v);
+		return -ENOMEM;
+	}
+	rc = store_meta_set(st, key, v);
+	free(v);
+	return rc;
+}
+
+int push_attempted_clear(struct store *st, int64_t sb)
+{
+	char key[64];
+
+	attempted_key(sb, key, sizeof(key));
+	return store_meta_set(st, key, NULL);
 }
 
 void push_retry_release(struct push_retry *r)

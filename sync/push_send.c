@@ -55,6 +55,25 @@ static void sb_str(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
+/* pre + s, quoted for sh. */
+static void sb_quoted(struct sbuf *b, const char *pre, const char *s)
+{
+	char *full, *q;
+
+	if (asprintf(&full, "%s%s", pre, s) < 0) {
+		b->oom = true;
+		return;
+	}
+	q = sync_shell_quote(full);
+	free(full);
+	if (!q) {
+		b->oom = true;
+		return;
+	}
+	sb_str(b, q);
+	free(q);
+}
+
 /* ' ./PATH' quoted (a leading '-' can never look like an option). */
 static void sb_path(struct sbuf *b, const char *pre, const char *path)
 {
@@ -104,34 +123,160 @@ static void dir_of(const char *path, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)k, path);
 }
 
-/* Staged files move into place with one `mv` per destination directory. */
-static void moves(struct sbuf *b, const struct push_plan *p, const char *stage)
-{
-	char cur[PATH_MAX] = "", d[PATH_MAX], pre[PATH_MAX];
-	size_t start = 0;
+/* ---- guards (see push_guard.c) ---------------------------------------- */
 
-	snprintf(pre, sizeof(pre), "./%s/t/", stage);
-	for (size_t i = 0; i < p->nitems; i++) {
+static void sb_sig(struct sbuf *b, const char *sig)
+{
+	char *q = sync_shell_quote(sig);
+
+	if (!q) {
+		b->oom = true;
+		return;
+	}
+	sb_str(b, " ");
+	sb_str(b, q);
+	free(q);
+}
+
+/* One guard alone: g (delete, rename target), gu (upload), gm (mkdir). */
+static void guard_one(struct sbuf *b, const char *path, const struct push_guard *g,
+		      int act, const char *stage, int *mid)
+{
+	bool none = !strcmp(g->sig, "-");
+	char m[64];
+
+	if (g->manifest) {
+		snprintf(m, sizeof(m), " \"$S/x/%d\"\n", (*mid)++);
+		sb_str(b, "gd");
+		sb_path(b, "./", path);
+		sb_str(b, m);
+		return;
+	}
+	if (act == PUSH_MKDIR) {
+		sb_str(b, "gm");
+		sb_path(b, "./", path);
+		sb_str(b, "\n");
+		return;
+	}
+	if (none) {	/* builtins only, no fork, when nothing is there */
+		sb_str(b, "if [ -e");
+		sb_path(b, "./", path);
+		sb_str(b, " ] || [ -L");
+		sb_path(b, "./", path);
+		sb_str(b, " ]; then ");
+	}
+	sb_str(b, act == PUSH_UPLOAD ? "gu" : "g");
+	sb_path(b, "./", path);
+	sb_sig(b, g->sig);
+	if (act == PUSH_UPLOAD) {
+		char pre[PATH_MAX];
+
+		snprintf(pre, sizeof(pre), "./%s/t/", stage);
+		sb_path(b, pre, path);
+	}
+	sb_str(b, none ? "; fi\n" : "\n");
+}
+
+static bool movable(const struct push_item *it)
+{
+	return it->act == PUSH_UPLOAD && !it->torn;
+}
+
+static bool guarded(const struct push_item *it, int act)
+{
+	return it->act == act && it->g.sig && (act != PUSH_UPLOAD || movable(it));
+}
+
+/*
+ * Guards of items [from, to) with act. Files the ledger holds are checked
+ * together by one `st` whose output must be exactly the ledger's sizes and
+ * mtimes; only when it is not, each is checked alone.
+ */
+static void guards(struct sbuf *b, const struct push_plan *p, size_t from,
+		   size_t to, int act, const char *stage, int *mid)
+{
+	size_t nf = 0, start = 0;
+
+	for (size_t i = from; i < to; i++) {
 		const struct push_item *it = &p->items[i];
 
-		if (it->act != PUSH_UPLOAD || it->torn)
+		if (!guarded(it, act))
 			continue;
-		dir_of(it->path, d, sizeof(d));
-		if (start && (strcmp(d, cur) || b->n - start > LINE_MAX_ARGS)) {
-			sb_path(b, "./", cur);
-			sb_str(b, "/\n");
-			start = 0;
-		}
-		if (!start) {
-			sb_str(b, "mv -f");
-			start = b->n;
-			strcpy(cur, d);
-		}
-		sb_path(b, pre, it->path);
+		if (it->g.manifest || strncmp(it->g.sig, "f ", 2))
+			guard_one(b, it->path, &it->g, act, stage, mid);
+		else
+			nf++;
 	}
-	if (start) {
-		sb_path(b, "./", cur);
+	for (size_t i = from; nf && i < to; i = start) {
+		size_t n = 0, line = b->n;
+
+		sb_str(b, "if [ \"$(st");
+		for (start = i; start < to && b->n - line < LINE_MAX_ARGS; start++) {
+			const struct push_item *it = &p->items[start];
+
+			if (!guarded(it, act) || it->g.manifest ||
+			    strncmp(it->g.sig, "f ", 2))
+				continue;
+			sb_path(b, "./", it->path);
+			n++;
+		}
+		sb_str(b, ")\" != '");
+		for (size_t k = i, first = 1; k < start; k++) {
+			const struct push_item *it = &p->items[k];
+
+			if (!guarded(it, act) || it->g.manifest ||
+			    strncmp(it->g.sig, "f ", 2))
+				continue;
+			if (!first)
+				sb_str(b, "\n");
+			sb_str(b, it->g.sig + 2);
+			first = 0;
+		}
+		sb_str(b, "' ]; then\n");
+		for (size_t k = i; k < start; k++) {
+			const struct push_item *it = &p->items[k];
+
+			if (guarded(it, act) && !it->g.manifest &&
+			    !strncmp(it->g.sig, "f ", 2))
+				guard_one(b, it->path, &it->g, act, stage, mid);
+		}
+		sb_str(b, "fi\n");
+		nf -= n;
+	}
+}
+
+/* Staged files move into place with one `mv` per destination directory,
+ * each batch right after its guards. */
+static void moves(struct sbuf *b, const struct push_plan *p, const char *stage)
+{
+	char d[PATH_MAX], d2[PATH_MAX], pre[PATH_MAX];
+	size_t i = 0, j;
+
+	snprintf(pre, sizeof(pre), "./%s/t/", stage);
+	while (i < p->nitems) {
+		size_t bytes = 0;
+
+		if (!movable(&p->items[i])) {
+			i++;
+			continue;
+		}
+		dir_of(p->items[i].path, d, sizeof(d));
+		for (j = i; j < p->nitems && bytes < LINE_MAX_ARGS; j++) {
+			if (!movable(&p->items[j]))
+				continue;
+			dir_of(p->items[j].path, d2, sizeof(d2));
+			if (strcmp(d, d2))
+				break;
+			bytes += strlen(pre) + strlen(p->items[j].path) + 4;
+		}
+		guards(b, p, i, j, PUSH_UPLOAD, stage, NULL);
+		sb_str(b, "mv -f");
+		for (size_t k = i; k < j; k++)
+			if (movable(&p->items[k]))
+				sb_path(b, pre, p->items[k].path);
+		sb_path(b, "./", d);
 		sb_str(b, "/\n");
+		i = j;
 	}
 }
 
@@ -165,7 +310,8 @@ static void chmods(struct sbuf *b, const struct push_plan *p)
 		sb_str(b, "\n");
 }
 
-static void ops(struct sbuf *b, const struct push_plan *p)
+static void ops(struct sbuf *b, const struct push_plan *p, const char *stage,
+		int *mid)
 {
 	for (size_t i = 0; i < p->nops; i++) {
 		const struct push_op *o = &p->ops[i];
@@ -189,6 +335,8 @@ static void ops(struct sbuf *b, const struct push_plan *p)
 			sb_path(b, "./", par);
 			sb_str(b, "\n");
 		}
+		if (o->g.sig)
+			guard_one(b, o->b, &o->g, PUSH_DELETE, stage, mid);
 		sb_str(b, " if [ -d");
 		sb_path(b, "./", o->b);
 		sb_str(b, " ] && [ ! -L");
@@ -205,10 +353,19 @@ static void ops(struct sbuf *b, const struct push_plan *p)
 char *push_script(const struct push_plan *p, const char *stage)
 {
 	struct sbuf b = { 0 };
+	int mid = 0;
 
 	sb_str(&b, "set -e\n");
-	ops(&b, p);
+	sb_str(&b, push_guard_prelude());
+	sb_str(&b, "S=");
+	sb_quoted(&b, "./", stage);
+	sb_str(&b, "\nX=");
+	sb_quoted(&b, "", p->copy_suffix ? p->copy_suffix : ".conflict");
+	sb_str(&b, "\n");
+	ops(&b, p, stage, &mid);
+	guards(&b, p, 0, p->nitems, PUSH_DELETE, stage, &mid);
 	batch(&b, p, "rm -rf", PUSH_DELETE, "./");
+	guards(&b, p, 0, p->nitems, PUSH_MKDIR, stage, NULL);
 	batch(&b, p, "mkdir -p", PUSH_MKDIR, "./");
 	moves(&b, p, stage);
 	chmods(&b, p);
@@ -404,6 +561,28 @@ static int send_blob(struct archive *a, const char *name, const char *s,
 	return r;
 }
 
+/* Directory guards' expected listings, x/0, x/1, ... in the order the
+ * script uses them: rename targets, then deletions. */
+static int send_manifests(struct archive *a, const struct push_plan *p)
+{
+	char name[32];
+	int k = 0, r = 0;
+
+	for (size_t i = 0; r == 0 && i < p->nops; i++) {
+		if (!p->ops[i].g.manifest)
+			continue;
+		snprintf(name, sizeof(name), "x/%d", k++);
+		r = send_blob(a, name, p->ops[i].g.manifest, 0600);
+	}
+	for (size_t i = 0; r == 0 && i < p->nitems; i++) {
+		if (p->items[i].act != PUSH_DELETE || !p->items[i].g.manifest)
+			continue;
+		snprintf(name, sizeof(name), "x/%d", k++);
+		r = send_blob(a, name, p->items[i].g.manifest, 0600);
+	}
+	return r;
+}
+
 /* Everything after the items: marker, then the script (last member). */
 static int send_tail(struct send_ctx *c, struct archive *a,
 		     struct push_plan *p, const char *stage)
@@ -418,6 +597,7 @@ static int send_tail(struct send_ctx *c, struct archive *a,
 		r = send_blob(a, name, marker, 0644);
 		free(marker);
 	}
+	r = r < 0 ? r : send_manifests(a, p);
 	script = push_script(p, stage);
 	if (!script)
 		return -ENOMEM;
@@ -443,7 +623,8 @@ static char *outer_command(const char *root, const char *stage)
 }
 
 /* Read the command's output to the end; keep stderr's tail for errors. */
-static void drain(struct transport_proc *proc, char *tail, size_t cap)
+static void drain(struct transport_proc *proc, char *tail, size_t cap,
+		  struct sbuf *out)
 {
 	char buf[4096];
 	size_t used = 0;
@@ -452,8 +633,11 @@ static void drain(struct transport_proc *proc, char *tail, size_t cap)
 
 	tail[0] = '\0';
 	while ((n = transport_proc_read(proc, buf, sizeof(buf), &stream, 60000)) > 0) {
-		if (stream != 2)
+		if (stream != 2) {
+			if (out && out->n < (16u << 20))	/* kept-aside reports */
+				sb_add(out, buf, (size_t)n);
 			continue;
+		}
 		if ((size_t)n >= cap)
 			used = 0;
 		else if (used + (size_t)n >= cap)
@@ -494,6 +678,7 @@ int push_send(struct transport *t, int root_fd, struct push_plan *p,
 	      bool *started)
 {
 	struct send_ctx c = { .cfg = cfg, .stats = stats };
+	struct sbuf out = { 0 };
 	char stage[96], *cmd = NULL, tail[200];
 	uint8_t rnd[8];
 	int r, status = 0;
@@ -523,7 +708,7 @@ int push_send(struct transport *t, int root_fd, struct push_plan *p,
 	if (r == -EPIPE) {
 		/* The remote command ended early: its stderr says why. */
 		transport_proc_close_stdin(c.proc);
-		drain(c.proc, tail, sizeof(tail));
+		drain(c.proc, tail, sizeof(tail), NULL);
 		if (transport_proc_wait(c.proc, &status) == 0 && tail[0]) {
 			tail[strcspn(tail, "\n")] = '\0';
 			snprintf(stats->error, sizeof(stats->error),
@@ -540,8 +725,12 @@ int push_send(struct transport *t, int root_fd, struct push_plan *p,
 		goto out;
 	}
 	transport_proc_close_stdin(c.proc);
-	drain(c.proc, tail, sizeof(tail));
+	drain(c.proc, tail, sizeof(tail), &out);
 	r = transport_proc_wait(c.proc, &status);
+	if (r == 0 && status == 0 && out.oom)
+		r = -ENOMEM;
+	else if (r == 0 && status == 0 && out.n)
+		r = push_guard_parse(p, out.s, out.n);
 	if (r == 0 && status != 0) {
 		char *nl;
 
@@ -560,5 +749,6 @@ out:
 	push_host_release(&c.host);
 	free(c.buf);
 	free(cmd);
+	free(out.s);
 	return r;
 }

@@ -139,6 +139,18 @@ char *sync_shell_quote(const char *s);
  * is idempotent, so an attempt that died half-way is simply redone.
  * The first push also writes SYNC_MARKER_NAME (see the pull section).
  *
+ * Guard: a push never destroys a sandbox change that was not pulled yet.
+ * Right before each overwrite, delete or rename-over, the apply script
+ * compares what the sandbox holds with what the ledger says it holds (type,
+ * size, whole-second mtime, as the pull's listing does; a directory: its
+ * whole subtree; a path with no ledger row: nothing at all, unless it
+ * already holds exactly the new version). A mismatch is moved aside on the
+ * sandbox to NAME.conflict-<sandbox>-<UTC stamp>[-N] first (the pull's
+ * conflict copy name), recorded with store_conflict_add() and counted in
+ * stats.conflicts, with a warning in stats.error; the next pull brings it
+ * to the host as a new file. The common case costs one `stat` per batch
+ * of overwritten files and no extra remote call.
+ *
  * Hashing happens while streaming (OpenSSL EVP), so the ledger records the
  * hash of the bytes actually sent. A file that changed while it was read
  * (size, mtime or ctime moved) is not moved into place and its ledger row
@@ -199,6 +211,9 @@ struct sync_push_stats {
 	int64_t changed_during_upload;	/* not applied: tried again later */
 	int64_t unreadable;	/* host files that could not be read (EACCES...):
 				 * skipped, the rest pushed, tried again later */
+	int64_t conflicts;	/* sandbox versions not pulled yet, moved aside
+				 * to NAME.conflict-<sandbox>-<stamp> on the
+				 * sandbox (store_conflict_add) */
 	int64_t retry_at_ns;	/* store_now_ns() time when skipped files are
 				 * due for another try; 0 = none left */
 	int64_t bytes_sent;	/* file content bytes in the tar */

@@ -238,12 +238,13 @@ static void print_stats(int r, const struct sync_push_stats *s)
 {
 	printf("rc=%d entries=%lld uploaded=%lld skipped=%lld renamed=%lld "
 	       "deleted=%lld mkdirs=%lld chmods=%lld changed=%lld bytes_sent=%lld "
-	       "bytes_out=%lld attempts=%d cursor=%lld unreadable=%lld retry=%d\n", r,
+	       "bytes_out=%lld attempts=%d cursor=%lld unreadable=%lld retry=%d conflicts=%lld\n", r,
 	       (long long)s->entries, (long long)s->uploaded, (long long)s->skipped,
 	       (long long)s->renamed, (long long)s->deleted, (long long)s->mkdirs,
 	       (long long)s->chmods, (long long)s->changed_during_upload,
 	       (long long)s->bytes_sent, (long long)s->bytes_out, s->attempts,
-	       (long long)s->cursor, (long long)s->unreadable, s->retry_at_ns != 0);
+	       (long long)s->cursor, (long long)s->unreadable, s->retry_at_ns != 0,
+	       (long long)s->conflicts);
 	if (r)
 		fprintf(stderr, "tool_push: push failed: %s\n", s->error);
 	else if (s->error[0])

@@ -283,6 +283,66 @@ static void test_script_quoting(void **state)
 	free(s);
 }
 
+/* Guards carry what the ledger says the sandbox holds; a push keeps the
+ * sandbox's own changes aside and records them as conflicts. */
+static void test_guard(void **state)
+{
+	struct fx *f = *state;
+	struct sync_push_stats s;
+	struct store_conflict *cv;
+	const struct push_item *it;
+	struct push_plan p;
+	size_t n;
+
+	push_ok(f);
+	sh("echo remote > %s/d/a && touch -d '+5 seconds' %s/d/a && echo n > %s/d/e/new",
+	   f->remote, f->remote, f->remote);
+	sh("echo host > %s/d/a && rm -r %s/d/e", f->host, f->host);
+	jr(f, STORE_OP_WRITE, "d/a", NULL);
+	jr(f, STORE_OP_UNLINK, "d/e/b", NULL);
+	jr(f, STORE_OP_UNLINK, "d/e/l", NULL);
+	jr(f, STORE_OP_RMDIR, "d/e", NULL);
+	plan(f, &p);
+	it = item(&p, "d/a", PUSH_UPLOAD);
+	assert_non_null(it);
+	assert_non_null(it->g.sig);
+	assert_int_equal(strncmp(it->g.sig, "f 4 ", 4), 0);
+	it = item(&p, "d/e", PUSH_DELETE);
+	assert_non_null(it);
+	assert_non_null(it->g.manifest);
+	assert_non_null(strstr(it->g.manifest, "d ./d/e\nf 4 "));
+	assert_non_null(strstr(it->g.manifest, " ./d/e/b\nl 4 ./d/e/l\n"));
+	push_plan_release(&p);
+	assert_int_equal(sync_push_run(f->st, f->sb, f->t, f->root_fd, NULL, &s), 0);
+	assert_int_equal(s.conflicts, 2);
+	assert_non_null(strstr(s.error, "aside"));
+	sh("test \"$(cat %s/d/a)\" = host && test \"$(cat %s/d/a.conflict-s-*)\" = remote && "
+	   "test -f %s/d/e.conflict-s-*/new && test ! -e %s/d/e",
+	   f->remote, f->remote, f->remote, f->remote);
+	assert_int_equal(store_conflict_list(f->st, f->sb, &cv, &n), 0);
+	assert_int_equal(n, 2);
+	store_conflict_list_free(cv, n);
+	/* Nothing changed on the sandbox since: no guard fires. */
+	sh("echo host2 > %s/d/a", f->host);
+	jr(f, STORE_OP_WRITE, "d/a", NULL);
+	assert_int_equal(sync_push_run(f->st, f->sb, f->t, f->root_fd, NULL, &s), 0);
+	assert_int_equal(s.conflicts, 0);
+	assert_string_equal(s.error, "");
+}
+
+static void test_guard_parse(void **state)
+{
+	static const char out[] = "K./a b\0./a b.conflict-s-1\0K./c\0./c.x\0junk";
+	struct push_plan p = { 0 };
+
+	assert_int_equal(push_guard_parse(&p, out, sizeof(out) - 1), 0);
+	assert_int_equal(p.nkept, 2);
+	assert_string_equal(p.kept[0].path, "a b");
+	assert_string_equal(p.kept[0].copy, "a b.conflict-s-1");
+	assert_string_equal(p.kept[1].copy, "c.x");
+	push_plan_release(&p);
+}
+
 static void test_map(void **state)
 {
 	struct push_map m = { 0 };
@@ -327,6 +387,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_resends, setup, teardown),
 		cmocka_unit_test(test_script_quoting),
+		cmocka_unit_test_setup_teardown(test_guard, setup, teardown),
+		cmocka_unit_test(test_guard_parse),
 		cmocka_unit_test(test_map),
 	};
 
