@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "fs/ctl_int.h"
 
@@ -16,6 +18,7 @@ struct config_item {
 	char *section;		/* NULL = defaults, else sandbox name */
 	char *key;
 	char *value;
+	bool override;		/* from the command line: beats every section */
 };
 
 struct config {
@@ -51,8 +54,27 @@ static char *trim(char *s)
 	return s;
 }
 
-int config_set(struct config *c, const char *sandbox, const char *key,
-	       const char *value)
+/* Path-valued keys: a leading "~/" (or "~" alone) is $HOME, as in a shell;
+ * libssh2 would otherwise read a literal "~" directory. malloc'd. */
+static char *expand_value(const char *key, const char *value)
+{
+	const char *home;
+	struct passwd *pw;
+	char *p = NULL;
+
+	if ((strcmp(key, "identity") && strcmp(key, "known-hosts")) ||
+	    value[0] != '~' || (value[1] != '\0' && value[1] != '/'))
+		return strdup(value);
+	home = getenv("HOME");
+	if ((!home || !*home) && (pw = getpwuid(getuid())))
+		home = pw->pw_dir;
+	if (!home || !*home)
+		return strdup(value);
+	return asprintf(&p, "%s%s", home, value + 1) < 0 ? NULL : p;
+}
+
+static int item_add(struct config *c, const char *sandbox, const char *key,
+		    const char *value, bool override)
 {
 	struct config_item *n, *it;
 
@@ -64,7 +86,8 @@ int config_set(struct config *c, const char *sandbox, const char *key,
 	it = &c->items[c->n];
 	it->section = sandbox ? strdup(sandbox) : NULL;
 	it->key = strdup(key);
-	it->value = strdup(value);
+	it->value = expand_value(key, value);
+	it->override = override;
 	if ((sandbox && !it->section) || !it->key || !it->value) {
 		free(it->section);
 		free(it->key);
@@ -73,6 +96,17 @@ int config_set(struct config *c, const char *sandbox, const char *key,
 	}
 	c->n++;
 	return 0;
+}
+
+int config_set(struct config *c, const char *sandbox, const char *key,
+	       const char *value)
+{
+	return item_add(c, sandbox, key, value, false);
+}
+
+int config_override(struct config *c, const char *key, const char *value)
+{
+	return item_add(c, NULL, key, value, true);
 }
 
 static int bad(char *err, size_t len, const char *path, int line,
@@ -206,13 +240,27 @@ const char *config_get(const struct config *c, const char *sandbox,
 	size_t i;
 	int pass;
 
-	/* Sandbox section first, then defaults; the last assignment wins. */
-	for (pass = sandbox ? 0 : 1; pass < 2 && v == NULL; pass++)
-		for (i = 0; i < c->n; i++)
-			if (section_is(&c->items[i], pass == 0 ? sandbox : NULL) &&
-			    strcmp(c->items[i].key, key) == 0)
-				v = c->items[i].value;
+	/* Command-line overrides, then the sandbox section, then defaults;
+	 * within one, the last assignment wins. */
+	for (pass = 0; pass < 3 && v == NULL; pass++) {
+		if (pass == 1 && !sandbox)
+			continue;
+		for (i = 0; i < c->n; i++) {
+			const struct config_item *it = &c->items[i];
+
+			if (pass == 0 ? it->override : (!it->override &&
+			    section_is(it, pass == 1 ? sandbox : NULL))) {
+				if (strcmp(it->key, key) == 0)
+					v = it->value;
+			}
+		}
+	}
 	return v;
+}
+
+bool config_sandbox_name_ok(const char *name)
+{
+	return name[0] != '\0' && name[0] != '-' && !strpbrk(name, "/ \t\n=]");
 }
 
 int config_parse_size(const char *s, int64_t *out)

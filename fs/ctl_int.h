@@ -113,14 +113,21 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 void config_free(struct config *c);
 /* Default path: $XDG_CONFIG_HOME/hermesfs/config or ~/.config/...; malloc'd. */
 char *config_default_path(void);
-/* The value for key in [sandbox NAME] (if sandbox given), else [defaults],
- * else NULL. */
+/* The value for key: a command-line override (config_override), else
+ * [sandbox NAME] (if sandbox given), else [defaults], else NULL. Values of
+ * identity and known-hosts have a leading "~/" expanded to $HOME. */
 const char *config_get(const struct config *c, const char *sandbox,
 		       const char *key);
-/* Set a value (CLI overrides); sandbox NULL = defaults. -EINVAL for an
- * unknown key. */
+/* Set a value as if read from the file; sandbox NULL = defaults. -EINVAL
+ * for an unknown key. */
 int config_set(struct config *c, const char *sandbox, const char *key,
 	       const char *value);
+/* A command-line setting (hermesfs -o KEY=VALUE): beats the file's value
+ * in every section; `ignore` patterns add to every sandbox's. */
+int config_override(struct config *c, const char *key, const char *value);
+/* A usable sandbox name (also a [sandbox NAME] section): not empty, no
+ * leading '-', no '/', blanks, '=' or ']'. */
+bool config_sandbox_name_ok(const char *name);
 /* Parse helpers: -EINVAL on a malformed value. */
 int config_parse_size(const char *s, int64_t *out);
 int config_parse_bool(const char *s, bool *out);

@@ -32,7 +32,7 @@ static int sandbox_add(struct daemon *d, struct ctl_req *req,
 	const char *why = NULL;
 	int r;
 
-	if (name[0] == '\0' || strpbrk(name, "/ \t\n=") || name[0] == '-')
+	if (!config_sandbox_name_ok(name))
 		return fail(req, CTL_EXIT_USAGE, "bad sandbox name '%s'%s: use"
 		    " letters, digits, '.', '_' or '-'", name, "");
 	if (transport_url_check(url, &why) < 0)

@@ -42,6 +42,73 @@ static const char usage_text[] =
 "(124 timeout, 126 cwd gone, 130 interrupted).\n"
 "See hermes-fsctl(1).\n";
 
+/* `hermes-fsctl COMMAND --help`: the command's own usage (stdout, exit 0). */
+static const struct {
+	const char *name, *text;
+} cmd_help[] = {
+	{ "status", "status [--json]\n"
+	  "Per sandbox: URL, state and last error, pending journal entries, last\n"
+	  "push and pull, unresolved conflicts.\n" },
+	{ "sandbox", "sandbox add NAME URL | sandbox rm NAME | sandbox list [--json]\n"
+	  "add checks the URL and connects once before saving the sandbox; rm forgets\n"
+	  "it and its ledger (nothing is deleted on the sandbox).\n"
+	  "URLs: local:/path  ssh://[user@]host[:port]/root  cmd:PREFIX[#/root]\n" },
+	{ "sync", "sync [NAME]\n"
+	  "Push pending changes to NAME (default: every sandbox).\n" },
+	{ "pull", "pull [NAME]\n"
+	  "Sync-back: apply what NAME changed, three-way against its ledger\n"
+	  "(exit 5 when conflict copies were kept).\n" },
+	{ "flush", "flush [NAME]\n"
+	  "Push, then pull: the teardown call.\n" },
+	{ "log", "log [--since SEQ] [--json]\n"
+	  "Journal entries not yet applied by every sandbox.\n" },
+	{ "exec", "exec [-s NAME] [-t SECONDS] [-C DIR] -- COMMAND...\n"
+	  "Run COMMAND with bash in sandbox NAME (default: the first; '-s -': here,\n"
+	  "in the mount), after pushing pending changes. -t kills it after SECONDS\n"
+	  "(exit 124); -C runs it in DIR, relative to the synced tree. Exits with\n"
+	  "the command's status (126 cwd gone, 130 interrupted).\n" },
+	{ "umount", "umount\n"
+	  "Unmount cleanly and stop the daemon.\n" },
+};
+
+/* True when argv asks for help: for exec only among its own options
+ * (before "--" or the COMMAND, which may take --help itself). */
+static bool wants_help(int argc, char **argv)
+{
+	bool exec = strcmp(argv[0], "exec") == 0;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+		if (!exec)
+			continue;
+		if (!strcmp(argv[i], "--") || argv[i][0] != '-')
+			return false;
+		if (!strcmp(argv[i], "-s") || !strcmp(argv[i], "-C") ||
+		    !strcmp(argv[i], "-t"))
+			i++;	/* its value */
+	}
+	return false;
+}
+
+/* Print COMMAND's usage if it is known and help was asked for. */
+static bool command_help(int argc, char **argv)
+{
+	size_t i;
+
+	if (!wants_help(argc, argv))
+		return false;
+	for (i = 0; i < sizeof(cmd_help) / sizeof(cmd_help[0]); i++) {
+		if (strcmp(cmd_help[i].name, argv[0]) == 0) {
+			printf("usage: hermes-fsctl [-m MOUNTPOINT] %s",
+			    cmd_help[i].text);
+			return true;
+		}
+	}
+	return false;
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "hermes-fsctl: ");
@@ -217,11 +284,8 @@ int main(int argc, char **argv)
 	argv += optind;
 	if (argc == 0)
 		return usage_error("missing COMMAND%s", "");
-	if (argc > 1 && (is_flag(argv[1], "--help") || is_flag(argv[1], "-h")) &&
-	    !is_flag(argv[0], "exec")) {
-		fputs(usage_text, stdout);
+	if (command_help(argc, argv))
 		return 0;
-	}
 	if ((r = check_command(argc, argv)) != 0)
 		return r;
 	if ((r = find_socket(mp_arg, sock, sizeof(sock), &mp)) != 0)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs/ctl_int.h"
@@ -27,7 +28,7 @@ struct opts {
 	const char *state;
 	char **sandboxes;
 	int nsandboxes;
-	char **settings;	/* -o KEY=VALUE: override the config's [defaults] */
+	char **settings;	/* -o KEY=VALUE: beats the config file everywhere */
 	int nsettings;
 	char backing[PATH_MAX], mountpoint[PATH_MAX], state_dir[PATH_MAX];
 };
@@ -54,7 +55,8 @@ static void usage(FILE *f)
 	      "  -o debug           print every FUSE request\n"
 	      "  -o writeback_cache kernel writeback cache (faster small writes; files\n"
 	      "                     open while sync-back changes them may show a stale size)\n"
-	      "  -o KEY=VALUE       override a [defaults] setting of ~/.config/hermesfs/config\n"
+	      "  -o KEY=VALUE       override a setting of ~/.config/hermesfs/config (in\n"
+	      "                     [defaults] and every [sandbox NAME] section)\n"
 	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
 }
 
@@ -102,6 +104,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			eq = strchr(optarg, '=');
 			if (!eq || eq == optarg)
 				die(CTL_EXIT_USAGE, "--sandbox wants NAME=URL, got '%s'", optarg);
+			*eq = '\0';
+			if (!config_sandbox_name_ok(optarg))
+				die(CTL_EXIT_USAGE, "bad sandbox name '%s': use letters,"
+				    " digits, '.', '_' or '-'", optarg);
+			*eq = '=';
 			if (transport_url_check(eq + 1, &why) < 0)
 				die(CTL_EXIT_USAGE, "bad URL for sandbox '%.*s': %s",
 				    (int)(eq - optarg), optarg, why ? why : "invalid");
@@ -182,8 +189,15 @@ static int detach(void)
 	if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
 		die(1, "fork: %s", strerror(errno));
 	if (pid > 0) {
+		int st = 0;
+
 		close(p[1]);
-		exit(read(p[0], &ok, 1) == 1 ? 0 : 1);
+		if (read(p[0], &ok, 1) == 1)
+			exit(0);
+		/* The child died before serving: pass its status on (2 for a
+		 * usage error found after detaching, such as --sandbox). */
+		exit(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		     WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
 	}
 	close(p[0]);
 	setsid();
@@ -221,7 +235,7 @@ static void load_config(struct opts *o, struct config **cfg)
 	for (i = 0; i < o->nsettings; i++) {
 		eq = strchr(o->settings[i], '=');
 		*eq++ = '\0';
-		if (config_set(*cfg, NULL, o->settings[i], eq) < 0)
+		if (config_override(*cfg, o->settings[i], eq) < 0)
 			die(CTL_EXIT_USAGE, "-o %s: unknown setting (see the"
 			    " CONFIGURATION section of hermes-fsctl(1))", o->settings[i]);
 		free(o->settings[i]);
@@ -234,25 +248,45 @@ static void request_stop(struct daemon *d)
 	fs_stop(d->fs);
 }
 
-static void open_store(struct opts *o, struct store **st)
+/*
+ * --sandbox NAME=URL adds NAME, or keeps it when the store already has it
+ * with the same URL (scripts repeat the flag on every mount). The same
+ * name with another URL is refused: the ledger and cursor describe what
+ * the old sandbox holds, so silently re-pointing them would skip files on
+ * the new one and mistake its root for a wiped one.
+ */
+static void add_sandboxes(struct opts *o, struct store *st)
 {
-	char path[PATH_MAX + 16];
 	struct store_sandbox sb;
 	int r, i;
 
-	snprintf(path, sizeof(path), "%s/store.db", o->state_dir);
-	if ((r = store_open(path, st)) < 0)
-		die(1, "store %s: %s", path, strerror(-r));
 	for (i = 0; i < o->nsandboxes; i++) {
 		char *name = strdup(o->sandboxes[i]), *url = strchr(name, '=');
 
 		*url++ = '\0';
-		if (store_sandbox_get(*st, name, &sb) == 0)
+		if (store_sandbox_get(st, name, &sb) == 0) {
+			if (strcmp(sb.url, url) != 0)
+				die(CTL_EXIT_USAGE, "sandbox '%s' already exists with URL"
+				    " %s, not %s (remove it first: hermes-fsctl sandbox"
+				    " rm %s, or pick another name)", name, sb.url, url,
+				    name);
 			store_sandbox_release(&sb);
-		else if ((r = store_sandbox_add(*st, name, url, NULL)) < 0)
+		} else if ((r = store_sandbox_add(st, name, url, NULL)) < 0) {
 			die(1, "adding sandbox %s: %s", name, strerror(-r));
+		}
 		free(name);
 	}
+}
+
+static void open_store(struct opts *o, struct store **st)
+{
+	char path[PATH_MAX + 16];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/store.db", o->state_dir);
+	if ((r = store_open(path, st)) < 0)
+		die(1, "store %s: %s", path, strerror(-r));
+	add_sandboxes(o, *st);
 }
 
 /* Journal what changed while nobody was watching (crash, offline edits). */
