@@ -1,8 +1,8 @@
 /*
  * daemon_sync.c — the daemon's use of the sync engine (sync/sync.h): the
  * engine's settings from the config file (per sandbox: retry schedule,
- * ignore patterns, conflict policy, caps, auto-push), SSH options, the
- * connection check of `sandbox add`, and the pre-exec push.
+ * ignore patterns for push and pull, conflict policy, caps, auto-push, SSH
+ * options), the connection check of `sandbox add`, and the pre-exec push.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -88,6 +88,8 @@ static void configure(const char *name, struct sync_push_config *push,
 	if (s) {
 		push->ignore = push_ignore;
 		push->ignore_arg = s->ignore;
+		pull->ignore = push_ignore;
+		pull->ignore_arg = s->ignore;
 		if (s->nretry > 0) {
 			push->backoff_list = s->retry_ms;
 			push->backoff_count = (size_t)s->nretry;
@@ -104,6 +106,12 @@ static void configure(const char *name, struct sync_push_config *push,
 		config_parse_size(v, &pull->max_files);
 	if ((v = config_get(d->cfg, name, "max-file-size")))
 		config_parse_size(v, &pull->max_file_size);
+}
+
+static void configure_transport(const char *name, struct transport_opts *o,
+				void *arg)
+{
+	daemon_transport_opts(arg, name, o);
 }
 
 static bool follow(const char *name, void *arg)
@@ -146,6 +154,7 @@ int daemon_engine_start(struct daemon *d)
 {
 	struct sync_engine_config ec = {
 		.configure = configure, .configure_arg = d,
+		.configure_transport = configure_transport,
 		.follow = follow, .follow_arg = d,
 		.on_done = on_done, .on_done_arg = d,
 	};
@@ -157,8 +166,6 @@ int daemon_engine_start(struct daemon *d)
 	if ((v = config_get(d->cfg, NULL, "parallel")) &&
 	    config_parse_size(v, &par) == 0 && par > 0 && par <= 64)
 		ec.pool_size = (int)par;
-	/* Per-sandbox SSH options are not supported by the engine yet: the
-	 * [defaults] ones apply to every sandbox. */
 	daemon_transport_opts(d, NULL, &ec.topts);
 	ec.pull.invalidate = pull_invalidate;
 	ec.pull.invalidate_arg = d->fs;

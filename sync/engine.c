@@ -28,7 +28,7 @@ struct eng_sb {
 	struct sync_push_stats last_push;
 	int64_t pull_applied, pull_conflicts, pull_refused;
 	int64_t next_try_ns;		/* background backoff */
-	int delay_ms;
+	int fails;			/* background failures in a row */
 	int64_t retry_at_ns;		/* skipped files due (wall clock); 0 = none */
 };
 
@@ -178,11 +178,14 @@ static int targets(struct sync_engine *e, const char *name,
 static int ensure_transport(struct sync_engine *e, struct eng_sb *s, char *err,
 			    size_t len)
 {
+	struct transport_opts o = e->cfg.topts;
 	int r;
 
 	if (s->t)
 		return 0;
-	r = transport_open(s->url, &e->cfg.topts, &s->t);
+	if (e->cfg.configure_transport)
+		e->cfg.configure_transport(s->name, &o, e->cfg.configure_arg);
+	r = transport_open(s->url, &o, &s->t);
 	if (r < 0)
 		snprintf(err, len, "cannot open %s: %s", s->url, transport_open_error());
 	return r;
@@ -632,11 +635,30 @@ void sync_engine_status_free(struct sync_sandbox_status *v, size_t n)
 
 /* ---- background ------------------------------------------------------------------ */
 
+/* Background delay after the sandbox's n-th failure in a row (n >= 1):
+ * its own retry schedule, as an explicit push would use it. */
+static int bg_delay_ms(struct sync_engine *e, struct eng_sb *s, int n)
+{
+	int cap = e->cfg.max_backoff_ms > 0 ? e->cfg.max_backoff_ms : 60000;
+	struct sync_push_config push;
+	struct sync_pull_config pull;
+	int d;
+
+	configure(e, s, &push, &pull, NULL);
+	if (push.backoff_list && push.backoff_count) {
+		d = push.backoff_list[(size_t)n <= push.backoff_count ?
+				      (size_t)n - 1 : push.backoff_count - 1];
+	} else {
+		d = push.backoff_ms > 0 ? push.backoff_ms : 2000;
+		while (--n > 0 && d <= cap / 2)
+			d *= 2;
+	}
+	return d < cap ? d : cap;
+}
+
 /* One pass: push every sandbox that is behind and not backing off. */
 static void bg_round(struct sync_engine *e, bool *all_ok)
 {
-	int base = e->cfg.push.backoff_ms > 0 ? e->cfg.push.backoff_ms : 2000;
-	int cap = e->cfg.max_backoff_ms > 0 ? e->cfg.max_backoff_ms : 60000;
 	struct eng_sb **v, **due;
 	size_t n, k = 0;
 	int64_t now = mono_ns();
@@ -657,23 +679,25 @@ static void bg_round(struct sync_engine *e, bool *all_ok)
 	}
 	pthread_mutex_unlock(&e->mu);
 	fan_out(e, due, k, -1, true, NULL, NULL);
-	pthread_mutex_lock(&e->mu);
 	for (size_t i = 0; i < k; i++) {
 		struct eng_sb *s = due[i];
+		bool failed;
+		int nf, delay = 0;
 
+		pthread_mutex_lock(&e->mu);
 		if (s->retry_at_ns)
 			*all_ok = false;	/* come back for the skipped files */
-		if (s->state != SYNC_SB_ERROR) {
-			s->next_try_ns = 0;
-			s->delay_ms = 0;
-			continue;
-		}
-		*all_ok = false;
-		s->delay_ms = !s->delay_ms ? base :
-			s->delay_ms > cap / 2 ? cap : 2 * s->delay_ms;
-		s->next_try_ns = now + (int64_t)s->delay_ms * 1000000;
+		failed = s->state == SYNC_SB_ERROR;
+		nf = s->fails = failed ? s->fails + 1 : 0;
+		pthread_mutex_unlock(&e->mu);
+		if (failed)	/* outside mu: configure may take other locks */
+			delay = bg_delay_ms(e, s, nf);
+		pthread_mutex_lock(&e->mu);
+		s->next_try_ns = failed ? now + (int64_t)delay * 1000000 : 0;
+		pthread_mutex_unlock(&e->mu);
+		if (failed)
+			*all_ok = false;
 	}
-	pthread_mutex_unlock(&e->mu);
 	free(due);
 	free(v);
 }

@@ -183,6 +183,10 @@ static int plan(struct pull_ctx *c, struct pull_run *r)
 		    pull_list_find(&r->list, l->path) ||
 		    pull_list_is_refused(&r->list, l->path))
 			continue;
+		/* Not listed because ignored: not a remote deletion. */
+		if (c->cfg->ignore && c->cfg->ignore(l->path,
+		    l->type == STORE_FT_DIR, c->cfg->ignore_arg))
+			continue;
 		ver_from_row(l, &it.base);
 		rc = add_item(r, &it, false);
 		if (rc < 0)

@@ -94,6 +94,14 @@ char *pull_list_script(const char *root, bool portable);
  */
 int pull_list_parse(const char *buf, size_t len, int64_t max_files,
 		    struct pull_list *out, struct pull_report *rep);
+/* The same, dropping silently every entry `ignore` (the sandbox's ignore
+ * rules) says to skip, before any other check: ignored entries are neither
+ * refused nor counted against max_files. */
+int pull_list_parse_ignoring(const char *buf, size_t len, int64_t max_files,
+			     bool (*ignore)(const char *relpath, bool is_dir,
+					    void *arg),
+			     void *ignore_arg, struct pull_list *out,
+			     struct pull_report *rep);
 void pull_list_release(struct pull_list *l);
 /* Binary search by path; NULL if absent. */
 struct pull_entry *pull_list_find(const struct pull_list *l, const char *p);

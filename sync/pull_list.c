@@ -190,9 +190,14 @@ static void entry_release(struct pull_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-/* One G/S record: validated and appended, or refused. */
+struct list_filter {
+	bool (*ignore)(const char *relpath, bool is_dir, void *arg);
+	void *arg;
+};
+
+/* One G/S record: validated and appended, or refused; 1 when ignored. */
 static int add_record(struct pull_list *l, const char *h, const char *target,
-		      struct pull_report *rep)
+		      const struct list_filter *f, struct pull_report *rep)
 {
 	struct pull_entry e = { 0 };
 	const char *raw, *why;
@@ -213,6 +218,10 @@ static int add_record(struct pull_list *l, const char *h, const char *target,
 	if (pull_path_excluded(e.path)) {
 		entry_release(&e);
 		return 0;
+	}
+	if (f->ignore && f->ignore(e.path, e.type == STORE_FT_DIR, f->arg)) {
+		entry_release(&e);
+		return 1;
 	}
 	if (!e.type) {
 		refuse(l, rep, e.path, "not a regular file, directory or symlink");
@@ -353,8 +362,9 @@ static void trim(char *s)
 		s[--n] = '\0';
 }
 
-int pull_list_parse(const char *buf, size_t len, int64_t max_files,
-		    struct pull_list *out, struct pull_report *rep)
+static int parse(const char *buf, size_t len, int64_t max_files,
+		 const struct list_filter *filter, struct pull_list *out,
+		 struct pull_report *rep)
 {
 	size_t pos = 0;
 	int64_t records = 0;
@@ -393,15 +403,15 @@ int pull_list_parse(const char *buf, size_t len, int64_t max_files,
 			if (!tnul)
 				goto truncated;
 			pos = (size_t)(tnul - buf) + 1;
-			if (++records > max_files) {
+			r = add_record(out, f, t, filter, rep);
+			if (r < 0)
+				return r;
+			if (r == 0 && ++records > max_files) {
 				pull_report_fatal(rep);
 				pull_report_add(rep, "listing has more than %lld entries (cap)\n",
 						(long long)max_files);
 				return -EFBIG;
 			}
-			r = add_record(out, f, t, rep);
-			if (r < 0)
-				return r;
 			break;
 		default:
 			pull_report_add_path(rep, "refused unknown listing record ", f, "\n");
@@ -420,6 +430,25 @@ truncated:
 	pull_report_fatal(rep);
 	pull_report_add(rep, "listing truncated (no end record): not trusted\n");
 	return -EPROTO;
+}
+
+int pull_list_parse(const char *buf, size_t len, int64_t max_files,
+		    struct pull_list *out, struct pull_report *rep)
+{
+	static const struct list_filter none;
+
+	return parse(buf, len, max_files, &none, out, rep);
+}
+
+int pull_list_parse_ignoring(const char *buf, size_t len, int64_t max_files,
+			     bool (*ignore)(const char *relpath, bool is_dir,
+					    void *arg),
+			     void *ignore_arg, struct pull_list *out,
+			     struct pull_report *rep)
+{
+	struct list_filter f = { ignore, ignore_arg };
+
+	return parse(buf, len, max_files, &f, out, rep);
 }
 
 void pull_list_release(struct pull_list *l)

@@ -210,7 +210,8 @@ int pull_remote_list(struct pull_ctx *c, struct pull_list *out)
 		r = -EIO;
 	}
 	if (r == 0)
-		r = pull_list_parse(buf, len, c->caps.max_files, out, &c->rep);
+		r = pull_list_parse_ignoring(buf, len, c->caps.max_files,
+		    c->cfg->ignore, c->cfg->ignore_arg, out, &c->rep);
 out:
 	transport_proc_free(p);
 	free(buf);

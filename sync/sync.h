@@ -300,6 +300,12 @@ struct sync_pull_config {
 	int retries;			/* after a transport failure; 0 = 3, <0 = none */
 	int backoff_ms;			/* first retry delay, doubling; 0 = 2000 */
 	bool portable_listing;		/* force the sh+stat listing (tests) */
+	/* Paths never pulled (the push's ignore rules, same signature):
+	 * dropped from the listing before planning and caps, so they are
+	 * neither applied, deleted, refused nor counted. A skipped directory
+	 * skips its subtree. May be NULL. */
+	bool (*ignore)(const char *relpath, bool is_dir, void *arg);
+	void *ignore_arg;
 	/* Called after each change to a host path (FUSE cache invalidation). */
 	void (*invalidate)(const char *relpath, void *arg);
 	void *invalidate_arg;
@@ -387,6 +393,12 @@ struct sync_engine_config {
 	int max_backoff_ms;	/* background retry delay cap; 0 = 60000 */
 	struct transport_opts topts;	/* for every transport_open (strings
 					 * must outlive the engine) */
+	/* Optional per-sandbox transport options (e.g. the SSH key of a
+	 * [sandbox NAME] section): called with a copy of topts before the
+	 * sandbox's transport is opened; strings must outlive the engine.
+	 * Gets configure_arg. */
+	void (*configure_transport)(const char *name, struct transport_opts *o,
+				    void *arg);
 };
 
 /*
@@ -452,8 +464,10 @@ int sync_engine_push_if_needed(struct sync_engine *e, const char *name);
 
 /* Background thread: polls the durable journal head every poll_ms and
  * pushes to every sandbox that is behind, one attempt at a time, backing
- * off per sandbox after errors (push backoff doubling up to
- * max_backoff_ms). Prunes the journal below the lowest cursor. */
+ * off per sandbox after errors with that sandbox's push schedule (after
+ * configure): its backoff_list (last value repeating), else backoff_ms
+ * doubling; at most max_backoff_ms. Prunes the journal below the lowest
+ * cursor. */
 int sync_engine_start_background(struct sync_engine *e);
 /* Stop it (cancels a running background push) and wait. Idempotent. */
 void sync_engine_stop(struct sync_engine *e);
