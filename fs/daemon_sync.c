@@ -95,7 +95,8 @@ static void configure(const char *name, struct sync_push_config *push,
 			push->backoff_count = (size_t)s->nretry;
 			push->retries = s->nretry;
 			pull->retries = s->nretry;
-			pull->backoff_ms = s->retry_ms[0];
+			pull->backoff_list = s->retry_ms;
+			pull->backoff_count = (size_t)s->nretry;
 		}
 	}
 	if ((v = config_get(d->cfg, name, "conflict")))

@@ -513,6 +513,9 @@ int sync_pull_run(struct store *st, int64_t sandbox_id, struct transport *t,
 		keep.bytes_in = stats->bytes_in;
 		keep.attempts = stats->attempts;
 		*stats = keep;
+		if (c.cfg->backoff_list && c.cfg->backoff_count)
+			backoff = c.cfg->backoff_list[(size_t)i < c.cfg->backoff_count ?
+						      (size_t)i : c.cfg->backoff_count - 1];
 		sleep_backoff(&c, backoff);
 		backoff *= 2;
 		r = 0;

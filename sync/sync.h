@@ -299,6 +299,8 @@ struct sync_pull_config {
 	int64_t max_file_size;		/* one file; 0 = default */
 	int retries;			/* after a transport failure; 0 = 3, <0 = none */
 	int backoff_ms;			/* first retry delay, doubling; 0 = 2000 */
+	const int *backoff_list;	/* else these delays (the last repeats) */
+	size_t backoff_count;
 	bool portable_listing;		/* force the sh+stat listing (tests) */
 	/* Paths never pulled (the push's ignore rules, same signature):
 	 * dropped from the listing before planning and caps, so they are

@@ -27,7 +27,7 @@ ignore = venvs/
 conflict = host-wins
 max-file-size = 1K
 [sandbox x]
-retry = 0.1,0.1,0.1,0.1,0.1
+retry = 0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1
 [sandbox y]
 auto-push = yes
 retry = 0.2
@@ -51,11 +51,15 @@ expect_rc 0 ctl sync b
 assert_eq "$(cat "$S1/f")" "base" "pushed to a"
 assert_absent "$S1/venvs"
 
-note "retry list of [sandbox x] drives an explicit sync: 1 + 5 attempts"
+note "retry list of [sandbox x] drives an explicit sync: 1 + 8 attempts"
 expect_rc 1 ctl sync x
-grep -q "after 6 attempts" "$T/err" || fail "retry = 5 delays not used: $(cat "$T/err")"
-per=$(( $(calls x) / 6 ))
-[ "$per" -ge 1 ] && [ $(( per * 6 )) = "$(calls x)" ] || fail "$(calls x) remote calls for 6 attempts"
+grep -q "after 9 attempts" "$T/err" || fail "retry = 8 delays not used: $(cat "$T/err")"
+per=$(( $(calls x) / 9 ))
+[ "$per" -ge 1 ] && [ $(( per * 9 )) = "$(calls x)" ] || fail "$(calls x) remote calls for 9 attempts"
+note "and a pull: 9 listing attempts 0.1 s apart (doubling would take 25 s)"
+rm "$T/calls.x"
+expect_rc 1 timeout 15 "$FSCTL" -m "$H" pull x
+assert_eq "$(calls x)" 9 "pull attempts"
 
 note "retry of [sandbox y] drives the background backoff (0.2 s, not 2, 4, 8 s)"
 # y has failed in the background since the mount. The default schedule
