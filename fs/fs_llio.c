@@ -50,6 +50,10 @@ static int backing_flags(const struct fs *fs, int flags)
 	return flags | O_CLOEXEC;
 }
 
+/*
+ * A handle opened read-only is never dirty: skip the FLUSH round trip at
+ * each close (locks are the kernel's own, see fs_ll.c).
+ */
 static int fh_new(struct fs *fs, int fd, struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = calloc(1, sizeof(*fh));
@@ -67,6 +71,7 @@ static int fh_new(struct fs *fs, int fd, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&fs->fhlock);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	return 0;
 }
 
@@ -430,4 +435,5 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = FS_MAX_WRITE;
 	conn->max_readahead = FS_MAX_WRITE;
+	conn->max_read = FS_MAX_READ;	/* must match the max_read mount option */
 }
