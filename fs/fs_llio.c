@@ -434,6 +434,6 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = FS_MAX_WRITE;
-	conn->max_readahead = FS_MAX_WRITE;
+	conn->max_readahead = FS_READAHEAD_KB * 1024;
 	conn->max_read = FS_MAX_READ;	/* must match the max_read mount option */
 }
