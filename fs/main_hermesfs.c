@@ -130,11 +130,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		die(1, "mountpoint %s: %s", mp, strerror(errno));
 }
 
-/* mkdir -p with mode 0700 for every directory created. */
-static int mkdirs(const char *path)
+/* mkdir -p with mode 0700 for every directory created. *created gets the
+ * length of the first directory created (longer than path: none). */
+static int mkdirs(const char *path, size_t *created)
 {
 	char buf[PATH_MAX], *p;
 
+	*created = strlen(path) + 1;
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
 		return -ENAMETOOLONG;
 	for (p = buf + 1; ; p++) {
@@ -142,13 +144,28 @@ static int mkdirs(const char *path)
 			char c = *p;
 
 			*p = '\0';
-			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			if (mkdir(buf, 0700) == 0) {
+				if ((size_t)(p - buf) < *created)
+					*created = (size_t)(p - buf);
+			} else if (errno != EEXIST) {
 				return -errno;
+			}
 			if (!(*p = c))
 				break;
 		}
 	}
 	return 0;
+}
+
+/* Remove the directories mkdirs() created in path (deepest first). */
+static void rmdirs(const char *path, size_t created)
+{
+	char buf[PATH_MAX], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return;
+	while (strlen(buf) >= created && rmdir(buf) == 0 && (p = strrchr(buf, '/')))
+		*p = '\0';
 }
 
 static bool inside(const char *dir, const char *path)
@@ -163,16 +180,19 @@ static void setup_state_dir(struct opts *o)
 {
 	char *def = NULL;
 	const char *want = o->state;
+	size_t created;
 	int r;
 
 	if (!want && !(want = def = fs_state_dir_default(o->mountpoint)))
 		die(1, "cannot find a state directory (set HOME or use --state DIR)");
-	if ((r = mkdirs(want)) < 0 || !realpath(want, o->state_dir))
+	if ((r = mkdirs(want, &created)) < 0 || !realpath(want, o->state_dir))
 		die(1, "state directory %s: %s", want, strerror(r < 0 ? -r : errno));
-	free(def);
-	if (inside(o->mountpoint, o->state_dir) || inside(o->backing, o->state_dir))
+	if (inside(o->mountpoint, o->state_dir) || inside(o->backing, o->state_dir)) {
+		rmdirs(want, created);	/* refused: leave the tree as it was */
 		die(CTL_EXIT_USAGE, "state directory %s must be outside the mounted tree",
 		    o->state_dir);
+	}
+	free(def);
 }
 
 /*
