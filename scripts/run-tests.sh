@@ -15,6 +15,8 @@ pass=0 fail=0 skip=0 failed=()
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 TIMEOUT=${TEST_TIMEOUT:-600}
+# Long tests run for minutes by design (a 10-minute soak, 50 crash runs).
+LONG_TIMEOUT=${TEST_TIMEOUT_LONG:-5400}
 
 run_unit() {
     local bin=$1 name log rc p f s
@@ -42,8 +44,10 @@ run_integration() {
     [[ $name == *.long.* ]] && [ "$LONG" != 1 ] && return
     log=$logdir/$name.log
     start=$(date +%s)
-    if [[ $t == *.sh ]]; then timeout "$TIMEOUT" bash "$t" </dev/null >"$log" 2>&1; rc=$?
-    else timeout "$TIMEOUT" "$t" </dev/null >"$log" 2>&1; rc=$?; fi
+    local limit=$TIMEOUT
+    [[ $name == *.long.* ]] && limit=$LONG_TIMEOUT
+    if [[ $t == *.sh ]]; then timeout "$limit" bash "$t" </dev/null >"$log" 2>&1; rc=$?
+    else timeout "$limit" "$t" </dev/null >"$log" 2>&1; rc=$?; fi
     case $rc in
     0)  pass=$((pass + 1)); echo "ok   $name ($(( $(date +%s) - start ))s)" ;;
     77) skip=$((skip + 1)); echo "skip $name: $(tail -1 "$log")" ;;
