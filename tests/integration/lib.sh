@@ -7,6 +7,11 @@ HERMES_BUILD=${HERMES_BUILD:-$HERMES_SRC/build}
 HERMESFS=$HERMES_BUILD/bin/hermesfs
 FSCTL=$HERMES_BUILD/bin/hermes-fsctl
 T=$(mktemp -d "${TMPDIR:-/tmp}/hermes-test.XXXXXX")
+# A clean HOME of its own: the commands a test runs through exec start a
+# login shell, and the machine's ~/.bashrc (pyenv rehash takes a lock, and
+# a killed shell leaves it behind) must not stall or print into them.
+export HOME=$T/userhome
+mkdir -p "$HOME"
 _exit_cmds=()
 at_exit() { _exit_cmds+=("$*"); }
 _run_exit() {
