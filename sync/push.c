@@ -33,6 +33,19 @@ static bool is_uncertain(struct store *st, int64_t sb)
 	return on;
 }
 
+/* Before the sandbox is touched: the paths this attempt may change are
+ * not guarded next time, and the next plan does not trust the ledger. */
+static int mark_attempt(struct store *st, int64_t sb, const struct push_plan *p)
+{
+	char key[64];
+	int r = push_attempted_save(st, sb, p);
+
+	uncertain_key(sb, key, sizeof(key));
+	if (r == 0)
+		r = store_meta_set(st, key, "1");
+	return r;
+}
+
 static int commit_ops(struct store *st, int64_t sb, const struct push_plan *p)
 {
 	int r = 0;
@@ -195,7 +208,6 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 	struct push_plan p;
 	struct push_retry retry = { 0 };
 	bool uncertain = is_uncertain(st, sb), started = false;
-	char key[64];
 	int r;
 
 	/* The planner reads durable entries only, while "push if needed"
@@ -214,8 +226,16 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 		return r;
 	}
 	count(stats, &p);
-	if (!push_plan_empty(&p))
-		r = push_send(t, root_fd, &p, cfg, stats, &started);
+	if (!push_plan_empty(&p)) {
+		/* Written ahead, not after a failure: a daemon killed while
+		 * the sandbox applies must not take its own half-done work
+		 * for sandbox edits at the next push (false conflict copies). */
+		r = mark_attempt(st, sb, &p);
+		if (r == 0) {
+			uncertain = true;
+			r = push_send(t, root_fd, &p, cfg, stats, &started);
+		}
+	}
 	if (r == 0)
 		r = retry_next(cfg, &p, &retry);
 	if (r == 0)
@@ -224,12 +244,6 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 		stats->cursor = p.cursor;
 		stats->retry_at_ns = retry.n ? retry.due_ns : 0;
 		warn_skipped(&p, stats);
-	} else if (started) {
-		/* Paths this attempt may have changed: not guarded next time. */
-		push_attempted_save(st, sb, &p);
-		uncertain_key(sb, key, sizeof(key));
-		if (!uncertain)
-			store_meta_set(st, key, "1");
 	}
 	push_retry_release(&retry);
 	push_plan_release(&p);
