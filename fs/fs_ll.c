@@ -160,23 +160,30 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* Reply with the entry of name in parent (taking a lookup reference). */
+static void reply_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int r = fs_do_lookup(FS(req), parent, name, &e);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+}
+
 /* After creating name in parent: own it, journal it, reply with its entry. */
 static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      int op, const char *path2, uint32_t mode)
 {
 	struct fs *fs = FS(req);
-	struct fuse_entry_param e;
 	char *path;
-	int r;
 
 	fs_own(fs, req, fs_inode(fs, parent)->fd, name, -1);
 	path = fs_child_relpath(fs, parent, name);
 	fs_journal(fs, op, path, path2, mode);
 	free(path);
-	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0)
-		fuse_reply_err(req, -r);
-	else
-		fuse_reply_entry(req, &e);
+	reply_lookup(req, parent, name);
 }
 
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -209,9 +216,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 		    const char *name)
 {
 	struct fs *fs = FS(req);
-	struct fuse_entry_param e;
 	char proc[64], *from, *to;
-	int r;
 
 	if (linkat(AT_FDCWD, fs_proc_path(proc, fs_inode(fs, ino)->fd),
 		   fs_inode(fs, parent)->fd, name, AT_SYMLINK_FOLLOW) < 0) {
@@ -223,10 +228,7 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 	fs_journal(fs, STORE_OP_LINK, from, to, 0);
 	free(from);
 	free(to);
-	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0)
-		fuse_reply_err(req, -r);
-	else
-		fuse_reply_entry(req, &e);
+	reply_lookup(req, parent, name);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -77,21 +77,8 @@ static void sb_quoted(struct sbuf *b, const char *pre, const char *s)
 /* ' ./PATH' quoted (a leading '-' can never look like an option). */
 static void sb_path(struct sbuf *b, const char *pre, const char *path)
 {
-	char *full, *q = NULL;
-
-	if (asprintf(&full, "%s%s", pre, path) < 0) {
-		b->oom = true;
-		return;
-	}
-	q = sync_shell_quote(full);
-	free(full);
-	if (!q) {
-		b->oom = true;
-		return;
-	}
 	sb_str(b, " ");
-	sb_str(b, q);
-	free(q);
+	sb_quoted(b, pre, path);
 }
 
 /* Batch `cmd` over items with act (and a filter), splitting long lines. */
