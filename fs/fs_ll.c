@@ -27,8 +27,9 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int r = fs_do_lookup(FS(req), parent, name, &e);
 
-	if (r == -ENOENT) {	/* negative entry, not cached (timeout 0) */
+	if (r == -ENOENT) {	/* negative entry: cached, see FS_NEGATIVE_TIMEOUT */
 		memset(&e, 0, sizeof(e));
+		e.entry_timeout = FS_NEGATIVE_TIMEOUT;
 		fuse_reply_entry(req, &e);
 	} else if (r < 0) {
 		fuse_reply_err(req, -r);

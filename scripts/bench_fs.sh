@@ -13,8 +13,11 @@
 # slower while many inodes were deleted nearby in the last minutes, which
 # would otherwise penalize whichever side runs second.
 # Ratios: mount time / native time (lower is better; 1.00 = native speed),
-# or throughput ratios where noted. BENCH_FS_SIZE_MB overrides the 1 GiB.
+# or throughput ratios where noted. BENCH_FS_SIZE_MB overrides the 1 GiB;
+# BENCH_FS_ONLY="write read rand meta tar rt" runs only those workloads.
 set -u
+ONLY_WL=${BENCH_FS_ONLY:-write read rand meta tar rt}
+want() { [[ " $ONLY_WL " == *" $1 "* ]]; }
 HERMES_SRC=${HERMES_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 HERMES_BUILD=${HERMES_BUILD:-$HERMES_SRC/build}
 HERMESFS=$HERMES_BUILD/bin/hermesfs
@@ -35,6 +38,8 @@ mounted() { awk -v mp="$1" '$5 == mp' /proc/self/mountinfo | grep -q fuse.hermes
 mount_fs() { # BACKING MNT [args]
     local b=$1 m=$2
     shift 2
+    # shellcheck disable=SC2086
+    set -- "$@" ${BENCH_FS_MOUNT_OPTS:-}
     mkdir -p "$b" "$m"
     "$HERMESFS" -f --state "$T/state.$(basename "$m")" "$@" "$b" "$m" 2>>"$T/daemon.log" &
     PIDS+=($!)
@@ -125,7 +130,7 @@ MNT_NJ=$T/mnt-nj
 mkdir -p "$NATIVE"
 mount_fs "$T/backing" "$MNT"
 mount_fs "$T/backing-nj" "$MNT_NJ" --no-journal
-make_tarball
+want tar && make_tarball
 
 # run FN DIR...: REPEAT rounds over the dirs, order rotated each round;
 # sets R[i] to the median for the i-th dir.
@@ -155,31 +160,45 @@ printf '%-34s %12s %12s %8s\n' workload native mount ratio
 report() { # NAME NATIVE MOUNT UNIT (time: ratio = mount/native)
     printf '%-34s %10s%-2s %10s%-2s %8s\n' "$1" "$2" "$4" "$3" "$4" "$(ratio "$3" "$2")"
 }
-run seq_write_rm "$NATIVE" "$MNT" "$MNT_NJ"
-sw=("${R[@]}")
-report "seq write ${SIZE_MB} MiB + fsync" "${sw[0]}" "${sw[1]}" s
-echo "  throughput ratio mount/native: $(ratio "${sw[0]}" "${sw[1]}")"
-seq_write "$NATIVE" >/dev/null; seq_write "$MNT" >/dev/null
-run seq_read "$NATIVE" "$MNT"
-report "seq read ${SIZE_MB} MiB" "${R[0]}" "${R[1]}" s
-echo "  throughput ratio mount/native: $(ratio "${R[0]}" "${R[1]}")"
-rm -f "$NATIVE/seq" "$MNT/seq"
-run rand_rw "$NATIVE" "$MNT"
-printf '%-34s %10s   %10s   %8s\n' "4 KiB random r/w IOPS" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
-echo "  (IOPS ratio mount/native, higher is better)"
-run meta "$NATIVE" "$MNT" "$MNT_NJ"
-me=("${R[@]}")
-report "create+stat+delete 10,000 files" "${me[0]}" "${me[1]}" s
-run untar_tar "$NATIVE" "$MNT" "$MNT_NJ"
-ut=("${R[@]}")
-report "extract + tar 5,000-file tree" "${ut[0]}" "${ut[1]}" s
-run roundtrip "$NATIVE" "$MNT"
-printf '%-34s %10sus %10sus %8s\n' "round trip: getxattr(2)" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
-echo "  (every FUSE request costs at least this; the metadata workloads"
-echo "   need ~10 requests per file where native needs ~5 syscalls)"
+sw=() me=() ut=()
+if want write; then
+    run seq_write_rm "$NATIVE" "$MNT" "$MNT_NJ"
+    sw=("${R[@]}")
+    report "seq write ${SIZE_MB} MiB + fsync" "${sw[0]}" "${sw[1]}" s
+    echo "  throughput ratio mount/native: $(ratio "${sw[0]}" "${sw[1]}")"
+fi
+if want read; then
+    seq_write "$NATIVE" >/dev/null; seq_write "$MNT" >/dev/null
+    run seq_read "$NATIVE" "$MNT"
+    report "seq read ${SIZE_MB} MiB" "${R[0]}" "${R[1]}" s
+    echo "  throughput ratio mount/native: $(ratio "${R[0]}" "${R[1]}")"
+    rm -f "$NATIVE/seq" "$MNT/seq"
+fi
+if want rand; then
+    run rand_rw "$NATIVE" "$MNT"
+    printf '%-34s %10s   %10s   %8s\n' "4 KiB random r/w IOPS" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
+    echo "  (IOPS ratio mount/native, higher is better)"
+fi
+if want meta; then
+    run meta "$NATIVE" "$MNT" "$MNT_NJ"
+    me=("${R[@]}")
+    report "create+stat+delete 10,000 files" "${me[0]}" "${me[1]}" s
+fi
+if want tar; then
+    run untar_tar "$NATIVE" "$MNT" "$MNT_NJ"
+    ut=("${R[@]}")
+    report "extract + tar 5,000-file tree" "${ut[0]}" "${ut[1]}" s
+fi
+if want rt; then
+    run roundtrip "$NATIVE" "$MNT"
+    printf '%-34s %10sus %10sus %8s\n' "round trip: getxattr(2)" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
+    echo "  (every FUSE request costs at least this; the metadata workloads"
+    echo "   need ~10 requests per file where native needs ~5 syscalls)"
+fi
 echo
 echo "journaling on vs off (same mount options; ratio = on/off time)"
 printf '%-34s %12s %12s %8s\n' workload off on ratio
-printf '%-34s %10ss %10ss %8s\n' "seq write ${SIZE_MB} MiB + fsync" "${sw[2]}" "${sw[1]}" "$(ratio "${sw[1]}" "${sw[2]}")"
-printf '%-34s %10ss %10ss %8s\n' "create+stat+delete 10,000 files" "${me[2]}" "${me[1]}" "$(ratio "${me[1]}" "${me[2]}")"
-printf '%-34s %10ss %10ss %8s\n' "extract + tar 5,000-file tree" "${ut[2]}" "${ut[1]}" "$(ratio "${ut[1]}" "${ut[2]}")"
+want write && printf '%-34s %10ss %10ss %8s\n' "seq write ${SIZE_MB} MiB + fsync" "${sw[2]}" "${sw[1]}" "$(ratio "${sw[1]}" "${sw[2]}")"
+want meta && printf '%-34s %10ss %10ss %8s\n' "create+stat+delete 10,000 files" "${me[2]}" "${me[1]}" "$(ratio "${me[1]}" "${me[2]}")"
+want tar && printf '%-34s %10ss %10ss %8s\n' "extract + tar 5,000-file tree" "${ut[2]}" "${ut[1]}" "$(ratio "${ut[1]}" "${ut[2]}")"
+true

@@ -146,6 +146,34 @@ int main(void)
 		close(keep);
 	}
 
+	/*
+	 * Missing names are cached (negative entries): a file or directory
+	 * that sync-back creates behind the mount stays invisible until it
+	 * invalidates the name, then shows at once (a new top-level file, and
+	 * a new directory with a file in it, as pull_host_parent() makes them).
+	 */
+	{
+		char n[512], x[512];
+
+		snprintf(n, sizeof(n), "%s/new", mnt);
+		snprintf(x, sizeof(x), "%s/x/y", mnt);
+		CHECK(access(n, F_OK) != 0 && errno == ENOENT);
+		CHECK(access(x, F_OK) != 0 && errno == ENOENT);
+		backing_replace(fs_root_fd(fs), "new", "pulled");
+		CHECK(mkdirat(fs_root_fd(fs), "x", 0755) == 0);
+		backing_replace(fs_root_fd(fs), "x/y", "pulled too");
+		CHECK(access(n, F_OK) != 0);	/* still the cached negative entry */
+		fs_invalidate(fs, "new");
+		CHECK(strcmp(get(n), "pulled") == 0);
+		fs_invalidate(fs, "x");
+		fs_invalidate(fs, "x/y");
+		CHECK(strcmp(get(x), "pulled too") == 0);
+		/* and deleted again behind the mount */
+		CHECK(unlinkat(fs_root_fd(fs), "new", 0) == 0);
+		fs_invalidate(fs, "new");
+		CHECK(access(n, F_OK) != 0 && errno == ENOENT);
+	}
+
 	fs_stop(fs);
 	pthread_join(th, &ret);
 	CHECK(*(int *)ret == 0);
