@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs/ctl_int.h"
+#include "sync/sync.h"
 
 struct config_item {
 	char *section;		/* NULL = defaults, else sandbox name */
@@ -29,7 +30,7 @@ struct config {
 static const char *const known_keys[] = {
 	"retry", "conflict", "max-total-bytes", "max-files", "max-file-size",
 	"parallel", "auto-push", "accept-new-host-keys", "identity", "known-hosts",
-	"ignore", NULL,
+	"ignore", "shutdown-grace", NULL,
 };
 
 static bool key_known(const char *k)
@@ -109,6 +110,39 @@ int config_override(struct config *c, const char *key, const char *value)
 	return item_add(c, NULL, key, value, true);
 }
 
+static bool is_key(const char *key, const char *a, const char *b,
+		   const char *c)
+{
+	return !strcmp(key, a) || (b && !strcmp(key, b)) || (c && !strcmp(key, c));
+}
+
+const char *config_value_check(const char *key, const char *value)
+{
+	enum sync_conflict_policy pol;
+	int ms[16], n = 0;
+	int64_t v = 0;
+	bool b;
+
+	if (is_key(key, "retry", NULL, NULL))
+		return config_parse_retry(value, ms, 16, &n) == 0 && n > 0 ? NULL :
+		    "a list of delays in seconds, e.g. 2,4,8";
+	if (is_key(key, "conflict", NULL, NULL))
+		return sync_conflict_policy_parse(value, &pol) == 0 ? NULL :
+		    "conflict-copy, host-wins or remote-wins";
+	if (is_key(key, "max-total-bytes", "max-files", "max-file-size"))
+		return config_parse_size(value, &v) == 0 ? NULL :
+		    "a number with an optional K, M, G or T suffix";
+	if (is_key(key, "parallel", NULL, NULL))
+		return config_parse_size(value, &v) == 0 && v >= 1 && v <= 64 ?
+		    NULL : "a number from 1 to 64";
+	if (is_key(key, "shutdown-grace", NULL, NULL))
+		return config_parse_size(value, &v) == 0 && v <= 86400 ? NULL :
+		    "seconds, from 0 to 86400";
+	if (is_key(key, "auto-push", "accept-new-host-keys", NULL))
+		return config_parse_bool(value, &b) == 0 ? NULL : "yes or no";
+	return *value ? NULL : "a value";
+}
+
 static int bad(char *err, size_t len, const char *path, int line,
 	       const char *fmt, const char *arg)
 {
@@ -143,7 +177,8 @@ static int parse_section(char *s, char **section)
 static int parse_file(FILE *f, const char *path, struct config *c,
 		      char *err, size_t errlen)
 {
-	char *line = NULL, *s, *eq, *section = NULL;
+	char *line = NULL, *s, *eq, *section = NULL, msg[128];
+	const char *what;
 	size_t cap = 0;
 	int lineno = 0, r = 0;
 
@@ -167,6 +202,12 @@ static int parse_file(FILE *f, const char *path, struct config *c,
 		*eq = '\0';
 		if (!key_known(trim(s))) {
 			r = bad(err, errlen, path, lineno, "unknown key '%s'", trim(s));
+			continue;
+		}
+		if ((what = config_value_check(trim(s), trim(eq + 1)))) {
+			snprintf(msg, sizeof(msg), "%s = '%%s': expected %s",
+			    trim(s), what);
+			r = bad(err, errlen, path, lineno, msg, trim(eq + 1));
 			continue;
 		}
 		r = config_set(c, section, trim(s), trim(eq + 1));

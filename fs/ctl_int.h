@@ -103,6 +103,7 @@ int ctl_mount_find(const char *path, char **mountpoint, char **state_dir);
  *   identity = ~/.ssh/id_ed25519
  *   known-hosts = ~/.ssh/known_hosts
  *   ignore = *.sock            gitignore syntax; repeatable
+ *   shutdown-grace = 60        SIGTERM: seconds a push in progress may take
  *   [sandbox NAME]             overrides for one sandbox (ignore adds)
  */
 struct config;
@@ -130,6 +131,8 @@ int config_override(struct config *c, const char *key, const char *value);
 bool config_sandbox_name_ok(const char *name);
 /* Parse helpers: -EINVAL on a malformed value. */
 int config_parse_size(const char *s, int64_t *out);
+/* NULL when value is valid for key, else what is expected ("yes or no"). */
+const char *config_value_check(const char *key, const char *value);
 int config_parse_bool(const char *s, bool *out);
 /* "2,4,8" -> {2000,4000,8000}; at most max entries. */
 int config_parse_retry(const char *s, int *ms, int max, int *n);

@@ -178,7 +178,19 @@ int daemon_engine_start(struct daemon *d)
 void daemon_engine_stop(struct daemon *d)
 {
 	struct sb_settings *s, *next;
+	const char *v = d->cfg ? config_get(d->cfg, NULL, "shutdown-grace") : NULL;
+	int64_t grace = 60;
 
+	if (v && (config_parse_size(v, &grace) < 0 || grace > 86400))
+		grace = 60;	/* checked at load; belt and braces */
+	if (d->eng && sync_engine_busy(d->eng))
+		hlog(HLOG_INFO, "finishing the push in progress before exiting (at"
+		    " most %lld s; send SIGTERM again to stop at once)",
+		    (long long)grace);
+	if (d->eng && sync_engine_drain(d->eng, (int)grace * 1000) < 0)
+		hlog(HLOG_WARN, "the push in progress took longer than %lld s"
+		    " (shutdown-grace): cancelled, nothing half-applied; it"
+		    " resumes on the next mount", (long long)grace);
 	sync_engine_free(d->eng);
 	d->eng = NULL;
 	for (s = d->settings; s; s = next) {

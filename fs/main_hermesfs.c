@@ -244,6 +244,7 @@ static void detach_done(int fd)
 static void load_config(struct opts *o, struct config **cfg)
 {
 	char err[512], *path = config_default_path(), *eq;
+	const char *what;
 	int r, i;
 
 	if (!path)
@@ -258,6 +259,9 @@ static void load_config(struct opts *o, struct config **cfg)
 		if (config_override(*cfg, o->settings[i], eq) < 0)
 			die(CTL_EXIT_USAGE, "-o %s: unknown setting (see the"
 			    " CONFIGURATION section of hermes-fsctl(1))", o->settings[i]);
+		if ((what = config_value_check(o->settings[i], eq)))
+			die(CTL_EXIT_USAGE, "-o %s=%s: expected %s", o->settings[i],
+			    eq, what);
 		free(o->settings[i]);
 	}
 	free(o->settings);

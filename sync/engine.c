@@ -41,7 +41,9 @@ struct sync_engine {
 	size_t n, ngrave;
 	pthread_mutex_t pull_mu;	/* pulls one at a time */
 	volatile int cancel;		/* stop requested */
-	bool bg_running;
+	volatile int draining;		/* no new background push starts */
+	bool bg_running;		/* bg_mu: the loop should go on */
+	bool bg_joinable;		/* bg_mu: bg started, not joined yet */
 	pthread_t bg;
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
@@ -408,8 +410,11 @@ static void *fan_worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&f->next, 1)) < f->n) {
-		int r = do_push(f->e, f->v[i], f->bg, f->retries, f->call);
-		int zero = 0;
+		int r, zero = 0;
+
+		if (f->bg && f->e->draining)
+			break;	/* shutting down: finish what runs, start nothing */
+		r = do_push(f->e, f->v[i], f->bg, f->retries, f->call);
 
 		if (f->rcs)
 			f->rcs[i] = r;
@@ -738,12 +743,12 @@ int sync_engine_start_background(struct sync_engine *e)
 	int r = 0;
 
 	pthread_mutex_lock(&e->bg_mu);
-	if (!e->bg_running) {
+	if (!e->bg_joinable) {
 		e->bg_running = true;
+		e->draining = 0;
 		e->cancel = 0;
 		r = -pthread_create(&e->bg, NULL, bg_main, e);
-		if (r)
-			e->bg_running = false;
+		e->bg_running = e->bg_joinable = r == 0;
 	}
 	pthread_mutex_unlock(&e->bg_mu);
 	return r;
@@ -751,19 +756,60 @@ int sync_engine_start_background(struct sync_engine *e)
 
 void sync_engine_stop(struct sync_engine *e)
 {
-	bool was;
+	bool joinable;
 
 	pthread_mutex_lock(&e->bg_mu);
-	was = e->bg_running;
+	joinable = e->bg_joinable;
 	e->bg_running = false;
-	if (was)
+	e->bg_joinable = false;
+	if (joinable)
 		e->cancel = 1;
 	pthread_cond_broadcast(&e->bg_cv);
 	pthread_mutex_unlock(&e->bg_mu);
-	if (was) {
+	if (joinable) {
 		pthread_join(e->bg, NULL);
 		e->cancel = 0;
 	}
+}
+
+int sync_engine_drain(struct sync_engine *e, int grace_ms)
+{
+	struct timespec ts;
+	bool joinable;
+
+	pthread_mutex_lock(&e->bg_mu);
+	joinable = e->bg_joinable;
+	e->bg_running = false;
+	e->draining = 1;
+	pthread_cond_broadcast(&e->bg_cv);
+	pthread_mutex_unlock(&e->bg_mu);
+	if (!joinable)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += grace_ms / 1000;
+	ts.tv_nsec += (long)(grace_ms % 1000) * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	if (pthread_timedjoin_np(e->bg, NULL, &ts) == 0) {
+		pthread_mutex_lock(&e->bg_mu);
+		e->bg_joinable = false;
+		pthread_mutex_unlock(&e->bg_mu);
+		return 0;
+	}
+	e->cancel = 1;	/* rolled back; sync_engine_stop() waits for it */
+	return -ETIMEDOUT;
+}
+
+bool sync_engine_busy(struct sync_engine *e)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&e->mu);
+	for (size_t i = 0; i < e->n; i++)
+		busy |= e->v[i]->state == SYNC_SB_PUSHING ||
+			e->v[i]->state == SYNC_SB_PULLING;
+	pthread_mutex_unlock(&e->mu);
+	return busy;
 }
 
 void sync_engine_kick(struct sync_engine *e)

@@ -17,6 +17,7 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#include "sync/fault_int.h"
 #include "sync/push_int.h"
 
 #define CHUNK (1 << 18)
@@ -531,6 +532,7 @@ static int send_items(struct send_ctx *c, struct archive *a, struct push_plan *p
 			c->stats->changed_during_upload++;
 		c->prog.files_done++;
 		progress(c, NULL);
+		sync_pause_point("push-sending");	/* tests: mid-stream */
 		if (r == 0 && cancelled(c))
 			r = -EINTR;
 	}

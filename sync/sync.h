@@ -473,6 +473,15 @@ int sync_engine_push_if_needed(struct sync_engine *e, const char *name);
 int sync_engine_start_background(struct sync_engine *e);
 /* Stop it (cancels a running background push) and wait. Idempotent. */
 void sync_engine_stop(struct sync_engine *e);
+/* Stop it after the work in progress, for a clean shutdown: a running
+ * background push finishes its transaction (commits, or fails as it
+ * would have), no new one starts. Returns 0 once it is done, or
+ * -ETIMEDOUT if it still runs after grace_ms: it is then cancelled (rolled
+ * back, nothing half-applied) and sync_engine_stop()/free() wait for it.
+ * Explicit sync_engine_run() calls are not affected. */
+int sync_engine_drain(struct sync_engine *e, int grace_ms);
+/* Is any sandbox pushing or pulling right now? (for shutdown logs) */
+bool sync_engine_busy(struct sync_engine *e);
 
 enum sync_sandbox_state {
 	SYNC_SB_IDLE = 0,

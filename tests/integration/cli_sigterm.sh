@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SIGTERM unmounts at once but lets the transaction in progress finish
+# before the daemon exits:
+#   1. a background push held mid-stream commits (the sandbox gets every
+#      file, nothing is pending after a remount), exit 0;
+#   2. a flush in flight completes: the client gets 0, the sandbox's own
+#      change is pulled into the host tree;
+#   3. past shutdown-grace the push is cancelled and rolled back (nothing
+#      committed, the next mount sends it);
+#   4. a second SIGTERM stops at once; the next mount's rescan and push
+#      still deliver everything.
+# The push is held by the HERMES_PAUSE_AT=push-sending test hook (it waits
+# while the pause file exists) so SIGTERM lands inside the stream.
+. "$(dirname "$0")/lib.sh"
+[ -e /dev/fuse ] || skip "no /dev/fuse"
+
+H=$T/home S=$T/sb ST=$T/state P=$T/pause LOG=$T/daemon.log
+mkdir -p "$H" "$S"
+export XDG_CONFIG_HOME=$T/config HOME=$T/userhome
+mkdir -p "$HOME" "$XDG_CONFIG_HOME/hermesfs"
+mounted() { grep -q " $H fuse" /proc/self/mounts; }
+at_exit 'rm -f "$P"; mounted && fusermount3 -uz "$H"'
+ctl() { "$FSCTL" -m "$H" "$@"; }
+
+# start [hermesfs options...]: mount with the push hook armed.
+start() {
+    : >"$LOG"
+    HERMES_PAUSE_AT=push-sending HERMES_PAUSE_FILE=$P \
+        "$HERMESFS" -f --state "$ST" --sandbox s="local:$S" "$@" "$H" 2>>"$LOG" &
+    DPID=$!
+    wait_for mounted || { cat "$LOG"; fail "mount did not appear"; }
+}
+# pending: journal entries not yet on sandbox s (from a fresh mount that
+# does not push by itself).
+pending() {
+    "$HERMESFS" -f --state "$ST" -o auto-push=no "$H" 2>>"$T/check.log" &
+    local pid=$!
+    wait_for mounted || fail "check mount did not appear"
+    ctl status --json | python3 -c 'import json,sys
+print(json.load(sys.stdin)["sandboxes"][0]["pending"])'
+    kill -TERM $pid; wait $pid
+}
+# held: SIGTERM the daemon while the push waits on the hook; the mount must
+# go away while the daemon keeps running.
+sigterm_while_held() {
+    WAIT_S=30 wait_for test -e "$P" || { cat "$LOG"; fail "$1: push did not reach the hook"; }
+    kill -TERM "$DPID"
+    wait_for eval '! mounted' || fail "$1: still mounted after SIGTERM"
+    kill -0 "$DPID" 2>/dev/null || fail "$1: daemon exited without finishing the push"
+}
+write_files() {  # write_files PREFIX: three files through the mount
+    for i in 1 2 3; do
+        head -c $((100000 * i)) /dev/urandom >"$H/$1$i" || fail "write $1$i"
+    done
+}
+
+note "1. background push in flight at SIGTERM: finished and committed"
+start
+write_files a
+sigterm_while_held "bg"
+WAIT_S=20 wait_for grep -q "finishing the push in progress" "$LOG" ||
+    { cat "$LOG"; fail "no log line about the push being finished"; }
+rm -f "$P"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status after SIGTERM"
+for i in 1 2 3; do
+    cmp -s "$H/a$i" "$S/a$i" || fail "a$i not on the sandbox after SIGTERM"
+done
+assert_eq "$(pending)" 0 "entries pending after the push finished at SIGTERM"
+
+note "2. flush in flight at SIGTERM: it completes, the client gets 0"
+start -o auto-push=no
+write_files b
+echo "made in the sandbox" >"$S/remote.txt"
+ctl flush s >"$T/flush.out" 2>&1 &
+FPID=$!
+sigterm_while_held "flush"
+rm -f "$P"
+wait "$FPID"; rc=$?
+assert_eq "$rc" 0 "flush exit status across SIGTERM ($(cat "$T/flush.out"))"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status after the flush"
+cmp -s "$H/b3" "$S/b3" || fail "b3 not on the sandbox after the flush"
+assert_eq "$(cat "$H/remote.txt" 2>&1)" "made in the sandbox" "pulled file"
+assert_eq "$(pending)" 0 "entries pending after the flush"
+
+note "3. past shutdown-grace: cancelled, rolled back, sent by the next mount"
+echo "shutdown-grace = 0" >"$XDG_CONFIG_HOME/hermesfs/config"
+start
+write_files c
+sigterm_while_held "grace"
+WAIT_S=20 wait_for grep -q "longer than 0 s (shutdown-grace): cancelled" "$LOG" ||
+    { cat "$LOG"; fail "no log line about the cancelled push"; }
+rm -f "$P"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status after a cancelled push"
+[ -e "$S/c3" ] && fail "c3 reached the sandbox although the push was cancelled"
+n=$(pending)
+[ "$n" -ge 3 ] || fail "only $n entries pending after a cancelled push (want >= 3)"
+rm -f "$XDG_CONFIG_HOME/hermesfs/config"
+"$HERMESFS" -f --state "$ST" "$H" 2>>"$LOG" &
+DPID=$!
+wait_for mounted || fail "remount"
+ctl sync s || fail "sync after the cancelled push"
+for i in 1 2 3; do cmp -s "$H/c$i" "$S/c$i" || fail "c$i not sent by the next mount"; done
+kill -TERM "$DPID"; wait "$DPID"
+
+note "4. a second SIGTERM stops at once; nothing is lost"
+start
+write_files d
+sigterm_while_held "twice"
+WAIT_S=20 wait_for grep -q "finishing the push in progress" "$LOG" || fail "no finishing line"
+kill -TERM "$DPID"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 143 "exit status after the second SIGTERM"
+rm -f "$P"
+"$HERMESFS" -f --state "$ST" "$H" 2>"$LOG" &
+DPID=$!
+wait_for mounted || fail "remount after the hard stop"
+grep -q "did not unmount cleanly" "$LOG" || fail "the hard stop was not noticed"
+ctl sync s || fail "sync after the hard stop"
+for i in 1 2 3; do cmp -s "$H/d$i" "$S/d$i" || fail "d$i lost after the hard stop"; done
+kill -TERM "$DPID"; wait "$DPID"
+exit 0
