@@ -186,6 +186,8 @@ static int dispatch(struct ctl_req *req, void *arg)
 	struct daemon *d = arg;
 	const char *c = req->argc > 0 ? req->argv[0] : "";
 
+	hlog(HLOG_DEBUG, "request '%s' from pid %d", c, (int)req->pid);
+
 	if (strcmp(c, "status") == 0)
 		return daemon_cmd_status(d, req);
 	if (strcmp(c, "sandbox") == 0 && req->argc >= 2)

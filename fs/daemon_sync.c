@@ -135,6 +135,9 @@ static void on_done(const char *name, bool is_pull, int rc, const char *error,
 		    "push to", name, error && error[0] ? error : strerror(-rc));
 	else if (rc == 0 && !is_pull && error && error[0])
 		hlog(HLOG_WARN, "push to %s: %s", name, error);
+	else
+		hlog(HLOG_DEBUG, "%s %s %s", is_pull ? "pull from" : "push to",
+		    name, rc == 0 ? "done" : "cancelled");
 }
 
 void daemon_transport_opts(struct daemon *d, const char *name,

@@ -25,6 +25,7 @@
 
 struct opts {
 	bool foreground, debug, no_journal, writeback;
+	enum hlog_level log_level;
 	const char *state;
 	char **sandboxes;
 	int nsandboxes;
@@ -47,17 +48,35 @@ static void die(int code, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fputs("usage: hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [-o OPT,...] BACKING [MOUNTPOINT]\n"
+	fputs("usage: hermesfs [-f] [--state DIR] [--sandbox NAME=URL]... [--log-level LEVEL]\n"
+	      "                [-o OPT,...] BACKING [MOUNTPOINT]\n"
 	      "  -f                 stay in the foreground\n"
 	      "  --state DIR        state directory (store, control socket); default\n"
 	      "                     ${XDG_STATE_HOME:-~/.local/state}/hermesfs/<id>\n"
 	      "  --sandbox NAME=URL add a sandbox (local:/path, ssh://user@host[:port]/root, cmd:PREFIX)\n"
+	      "  --log-level LEVEL  error, warning, info (default) or debug; to stderr\n"
+	      "                     with -f, else to syslog (facility daemon)\n"
 	      "  -o debug           print every FUSE request\n"
 	      "  -o writeback_cache kernel writeback cache (faster small writes; files\n"
 	      "                     open while sync-back changes them may show a stale size)\n"
 	      "  -o KEY=VALUE       override a setting of ~/.config/hermesfs/config (in\n"
 	      "                     [defaults] and every [sandbox NAME] section)\n"
 	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
+}
+
+static enum hlog_level parse_level(const char *s)
+{
+	static const struct { const char *name; enum hlog_level lvl; } v[] = {
+		{ "error", HLOG_ERR }, { "warning", HLOG_WARN },
+		{ "info", HLOG_INFO }, { "debug", HLOG_DEBUG },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (strcmp(s, v[i].name) == 0)
+			return v[i].lvl;
+	die(CTL_EXIT_USAGE, "--log-level %s: expected error, warning, info or"
+	    " debug", s);
+	return HLOG_INFO;
 }
 
 static void parse_o(struct opts *o, const char *arg)
@@ -86,6 +105,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "sandbox", required_argument, NULL, 'B' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ "no-journal", no_argument, NULL, 'J' },	/* hidden: benchmarks */
 		{ 0 }
 	};
@@ -100,6 +120,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'o': parse_o(o, optarg); break;
 		case 'S': o->state = optarg; break;
 		case 'J': o->no_journal = true; break;
+		case 'L': o->log_level = parse_level(optarg); break;
 		case 'B':
 			eq = strchr(optarg, '=');
 			if (!eq || eq == optarg)
@@ -333,7 +354,7 @@ static int catch_up(struct store *st, struct fs *fs)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = { .log_level = HLOG_INFO };
 	struct store *st = NULL;
 	struct fs *fs = NULL;
 	struct config *conf = NULL;
@@ -370,7 +391,7 @@ int main(int argc, char **argv)
 	d.fs = fs;
 	d.root_fd = fs_root_fd(fs);
 	d.cfg = conf;
-	hlog_init("hermesfs", !o.foreground, HLOG_INFO);
+	hlog_init("hermesfs", !o.foreground, o.log_level);
 	if (st && (r = daemon_services_start(&d)) < 0) {
 		daemon_services_stop(&d);
 		fs_free(fs);

@@ -91,4 +91,24 @@ start --sandbox a="local:$S2"
 expect_rc 0 ctl sync a
 assert_eq "$(cat "$S2/f1")" "x" "full push to the new sandbox"
 stop
+
+note "bad config values: one-line error naming file, line and what is expected"
+printf '[defaults]\nretry = 2,4,8\n[sandbox a]\nparallel = lots\n' >"$T/config/hermesfs/config"
+expect_rc 2 "$HERMESFS" -f --state "$ST" "$H"
+mounted && fail "mounted despite a bad config value"
+[ "$(wc -l < "$T/err")" = 1 ] || fail "not one line: $(cat "$T/err")"
+grep -q "config:4: parallel = 'lots': expected a number from 1 to 64" "$T/err" ||
+    fail "bad value message: $(cat "$T/err")"
+for kv in "retry=soon:a list of delays" "conflict=mine:conflict-copy, host-wins or remote-wins" \
+          "auto-push=maybe:yes or no" "max-file-size=1Q:a number with" \
+          "shutdown-grace=-1:seconds"; do
+    k=${kv%%=*} v=${kv#*=}; want=${v#*:} v=${v%%:*}
+    printf '[sandbox a]\n%s = %s\n' "$k" "$v" >"$T/config/hermesfs/config"
+    expect_rc 2 "$HERMESFS" -f --state "$ST" "$H"
+    grep -q "expected $want" "$T/err" || fail "$k = $v: $(cat "$T/err")"
+    rm -f "$T/config/hermesfs/config"
+    expect_rc 2 "$HERMESFS" -f --state "$ST" -o "$k=$v" "$H"
+    grep -q "^hermesfs: -o $k=$v: expected $want" "$T/err" || fail "-o $k=$v: $(cat "$T/err")"
+done
+mounted && fail "mounted despite bad values"
 echo ok
