@@ -26,6 +26,8 @@
 #define CTL_DENIED 'D'	/* peer refused; never confused with an exit status */
 #define CTL_MAX_PAYLOAD (16u << 20)
 #define CTL_SOCK_NAME "ctl.sock"
+/* In the state directory, flock'ed by the daemon for its whole life. */
+#define CTL_LOCK_NAME "lock"
 
 /* Exit statuses shared by both programs (documented in the man pages). */
 enum {

@@ -226,7 +226,9 @@ int daemon_services_start(struct daemon *d)
 void daemon_services_stop(struct daemon *d)
 {
 	/* Requests first: a running flush finishes its transaction before
-	 * ctl_server_stop returns, then nothing new can start. */
+	 * ctl_server_stop returns, then nothing new can start. Commands run
+	 * by exec are interrupted instead. */
+	daemon_exec_interrupt(d);
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	daemon_exec_release(d);

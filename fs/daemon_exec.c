@@ -28,11 +28,13 @@ struct xsess {
 	struct exec_session *s;
 	struct daemon *d;
 	pthread_mutex_t run;	/* one command at a time per session */
+	struct ctl_req *req;	/* daemon_exec.lock: the command running */
 };
 
 struct daemon_exec {
-	pthread_mutex_t lock;	/* guards list */
+	pthread_mutex_t lock;	/* guards list, stopping, every xsess.req */
 	struct xsess *list;
+	bool stopping;		/* shutting down: no new command */
 };
 
 struct xargs {
@@ -77,6 +79,46 @@ void daemon_exec_release(struct daemon *d)
 	pthread_mutex_destroy(&d->exec->lock);
 	free(d->exec);
 	d->exec = NULL;
+}
+
+void daemon_exec_interrupt(struct daemon *d)
+{
+	struct xsess *xs;
+
+	if (!d->exec)
+		return;
+	pthread_mutex_lock(&d->exec->lock);
+	d->exec->stopping = true;
+	for (xs = d->exec->list; xs; xs = xs->next)
+		if (xs->req)
+			__atomic_store_n(&xs->req->cancelled, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&d->exec->lock);
+}
+
+/* Mark req as running in xs; false once the daemon is shutting down. */
+static bool xsess_enter(struct xsess *xs, struct ctl_req *req)
+{
+	struct daemon_exec *x = xs->d->exec;
+	bool ok;
+
+	pthread_mutex_lock(&x->lock);
+	ok = !x->stopping;
+	xs->req = ok ? req : NULL;
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+/* Done with req; true if it was interrupted by the shutdown. */
+static bool xsess_leave(struct xsess *xs)
+{
+	struct daemon_exec *x = xs->d->exec;
+	bool stopping;
+
+	pthread_mutex_lock(&x->lock);
+	xs->req = NULL;
+	stopping = x->stopping;
+	pthread_mutex_unlock(&x->lock);
+	return stopping;
 }
 
 void daemon_exec_forget(struct daemon *d, const char *name)
@@ -281,13 +323,26 @@ static int run_one(struct ctl_req *req, struct xsess *xs, struct xargs *a,
 	};
 	struct exec_result res = { 0 };
 	char *dir = resolve_dir(xs, a->dir);
+	bool stopping;
 	int r;
 
 	er.cwd_override = dir;
 	pthread_mutex_lock(&xs->run);
+	if (!xsess_enter(xs, req)) {
+		pthread_mutex_unlock(&xs->run);
+		free(dir);
+		dprintf(req->err, "hermes-fsctl: the hermesfs daemon is shutting"
+		    " down; run the command after the next mount\n");
+		return CTL_EXIT_FAIL;
+	}
 	r = exec_run(xs->s, &er, &res);
+	stopping = xsess_leave(xs);
 	pthread_mutex_unlock(&xs->run);
 	free(dir);
+	if (r == 0 && stopping && res.status == 130)
+		dprintf(req->err, "hermes-fsctl: interrupted: the hermesfs daemon"
+		    " is shutting down (the command and its process group were"
+		    " killed)\n");
 	if (r < 0) {
 		dprintf(req->err, "hermes-fsctl: exec failed: %s\n",
 		    exec_session_error(xs->s));

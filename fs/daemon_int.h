@@ -80,6 +80,10 @@ int daemon_sandbox_probe(struct daemon *d, const char *name, const char *url,
 /* Exec sessions: created lazily per sandbox, freed at stop. */
 int daemon_exec_init(struct daemon *d);
 void daemon_exec_release(struct daemon *d);
+/* Shutdown: interrupt the commands running (their clients get 130 and a
+ * line saying why) and refuse new ones. A command is not a transaction;
+ * waiting for an agent's `sleep 3600` would hold the unmount hostage. */
+void daemon_exec_interrupt(struct daemon *d);
 /* Close the session of a sandbox about to be removed. */
 void daemon_exec_forget(struct daemon *d, const char *name);
 

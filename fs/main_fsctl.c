@@ -7,11 +7,13 @@
  * status, which becomes ours.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "fs/ctl_int.h"
@@ -241,6 +243,32 @@ static int find_socket(const char *mp_arg, char *sock, size_t len, char **mp_out
 	return 0;
 }
 
+/*
+ * The daemon holds the state directory's lock until it exits: after an
+ * umount it may still finish a push (SIGTERM semantics), and scripts that
+ * remount or read the store next need it gone.
+ */
+static void wait_daemon_exit(const char *sock)
+{
+	char path[PATH_MAX + 16];
+	const char *slash = strrchr(sock, '/');
+	int fd, tries = 0;
+
+	if (!slash)
+		return;
+	snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - sock), sock,
+		 CTL_LOCK_NAME);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;		/* an older daemon: nothing to wait on */
+	while (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		if (tries++ == 20)
+			fprintf(stderr, "hermes-fsctl: waiting for the daemon to"
+			    " finish the work in progress...\n");
+		usleep(50 * 1000);
+	}
+	close(fd);
+}
+
 static int report(int r, const char *mp, const char *sock)
 {
 	if (r >= 0)
@@ -291,6 +319,8 @@ int main(int argc, char **argv)
 	if ((r = find_socket(mp_arg, sock, sizeof(sock), &mp)) != 0)
 		return r;
 	r = report(ctl_client_call(sock, argc, argv), mp, sock);
+	if (r == CTL_EXIT_OK && strcmp(argv[0], "umount") == 0)
+		wait_daemon_exit(sock);
 	free(mp);
 	return r;
 }

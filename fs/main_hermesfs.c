@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -217,6 +218,45 @@ static void setup_state_dir(struct opts *o)
 }
 
 /*
+ * One daemon per state directory: it holds CTL_LOCK_NAME locked until it
+ * exits (the store, the socket and the clean flag are its alone), and
+ * `hermes-fsctl umount` waits on that lock so it returns only once the
+ * work in progress is finished and the store is clean. The lock file
+ * holds the daemon's pid, for the error message.
+ */
+static int lock_state_dir(const struct opts *o)
+{
+	char path[PATH_MAX + 16], pid[32] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", o->state_dir, CTL_LOCK_NAME);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		die(1, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (errno != EWOULDBLOCK)
+		die(1, "locking %s: %s", path, strerror(errno));
+	n = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+	die(1, "state directory %s is in use by another hermesfs (pid %s);"
+	    " unmount that one first (hermes-fsctl umount) or use another"
+	    " --state", o->state_dir, pid[0] ? pid : "?");
+	return -1;
+}
+
+/* After detaching: the pid that holds the lock. */
+static void lock_note_pid(int fd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		hlog(HLOG_WARN, "cannot record the pid in the state lock: %s",
+		    strerror(errno));
+}
+
+/*
  * Detach before anything starts threads (SQLite, FUSE): the parent waits
  * for a byte from the child once it serves (exit 0) or for EOF if the child
  * failed (it has printed why), so errors still reach the terminal.
@@ -360,15 +400,17 @@ int main(int argc, char **argv)
 	struct config *conf = NULL;
 	struct daemon d = { .request_stop = request_stop };
 	char fsname[PATH_MAX + 16];
-	int r, notify = -1;
+	int r, notify = -1, lock_fd;
 
 	parse_args(argc, argv, &o);
 	load_config(&o, &conf);
 	setup_state_dir(&o);
+	lock_fd = lock_state_dir(&o);
 	if (chdir("/") < 0)
 		die(1, "chdir /: %s", strerror(errno));
 	if (!o.foreground)
 		notify = detach();
+	lock_note_pid(lock_fd);
 	if (!o.no_journal)
 		open_store(&o, &st);
 

@@ -8,7 +8,12 @@
 #   3. past shutdown-grace the push is cancelled and rolled back (nothing
 #      committed, the next mount sends it);
 #   4. a second SIGTERM stops at once; the next mount's rescan and push
-#      still deliver everything.
+#      still deliver everything;
+#   5. `hermes-fsctl umount` returns only once the daemon is gone (the
+#      held push finished, the state lock released);
+#   6. a second daemon on the same state directory is refused;
+#   7. a command run by exec is interrupted (130, told why, its process
+#      group killed) rather than holding the shutdown hostage.
 # The push is held by the HERMES_PAUSE_AT=push-sending test hook (it waits
 # while the pause file exists) so SIGTERM lands inside the stream.
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +30,7 @@ ctl() { "$FSCTL" -m "$H" "$@"; }
 # start [hermesfs options...]: mount with the push hook armed.
 start() {
     : >"$LOG"
-    HERMES_PAUSE_AT=push-sending HERMES_PAUSE_FILE=$P \
+    HERMES_PAUSE_AT=${PAUSE_AT-push-sending} HERMES_PAUSE_FILE=$P \
         "$HERMESFS" -f --state "$ST" --sandbox s="local:$S" "$@" "$H" 2>>"$LOG" &
     DPID=$!
     wait_for mounted || { cat "$LOG"; fail "mount did not appear"; }
@@ -121,4 +126,48 @@ grep -q "did not unmount cleanly" "$LOG" || fail "the hard stop was not noticed"
 ctl sync s || fail "sync after the hard stop"
 for i in 1 2 3; do cmp -s "$H/d$i" "$S/d$i" || fail "d$i lost after the hard stop"; done
 kill -TERM "$DPID"; wait "$DPID"
+
+note "5. umount waits for the push in progress and the daemon's exit"
+start
+write_files e
+WAIT_S=30 wait_for test -e "$P" || fail "umount: push did not reach the hook"
+ctl umount >"$T/umount.out" 2>&1 &
+UPID=$!
+wait_for eval '! mounted' || fail "umount: still mounted"
+sleep 1.5	# give a wrong client time to return early
+kill -0 "$UPID" 2>/dev/null || fail "umount returned while the push was still running"
+rm -f "$P"
+wait "$UPID"; rc=$?
+assert_eq "$rc" 0 "umount exit status ($(cat "$T/umount.out"))"
+flock -n "$ST/lock" true || fail "umount returned before the daemon released the state"
+grep -q "waiting for the daemon to finish" "$T/umount.out" ||
+    fail "umount did not say what it waits for: $(cat "$T/umount.out")"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status after umount"
+for i in 1 2 3; do cmp -s "$H/e$i" "$S/e$i" || fail "e$i not on the sandbox after umount"; done
+
+note "6. a second daemon on the same state directory is refused"
+PAUSE_AT= start
+mkdir -p "$T/other"
+"$HERMESFS" -f --state "$ST" "$T/other" >"$T/second.out" 2>&1; rc=$?
+assert_eq "$rc" 1 "second daemon exit status"
+grep -q "in use by another hermesfs (pid $DPID)" "$T/second.out" ||
+    fail "second daemon message: $(cat "$T/second.out")"
+grep -q " $T/other fuse" /proc/self/mounts && fail "the second daemon mounted"
+
+note "7. exec in flight at SIGTERM: interrupted with 130, group killed"
+rm -f "$H/started"
+ctl exec -s - -- 'echo $$ >started; sleep 3019; echo never' >"$T/x.out" 2>"$T/x.err" &
+EPID=$!
+WAIT_S=20 wait_for test -s "$H/started" || { cat "$T/x.err"; fail "exec did not start"; }
+cpid=$(cat "$H/started")
+kill -TERM "$DPID"
+wait "$EPID"; rc=$?
+assert_eq "$rc" 130 "exec status when the daemon shuts down"
+grep -q "daemon is shutting down" "$T/x.err" || fail "exec not told why: $(cat "$T/x.err")"
+grep -q never "$T/x.out" && fail "the command went on"
+WAIT_S=10 wait_for eval "! kill -0 $cpid 2>/dev/null" || fail "exec shell $cpid still alive"
+WAIT_S=10 wait_for eval "! pgrep -fx 'sleep 3019' >/dev/null" || fail "sleep still running"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status with an exec in flight"
 exit 0

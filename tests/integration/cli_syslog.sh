@@ -48,6 +48,7 @@ wait_for test -S /dev/log || fail "syslog socket did not appear"
 umount_daemon() {
     ctl umount >/dev/null || fail "umount"
     wait_for eval '! mounted' || fail "still mounted"
+    flock "$ST/lock" true || fail "flock"
     WAIT_S=20 wait_for grep -q "hermesfs\[[0-9]*\]: unmounted $H" "$L" ||
         { cat "$L"; fail "no 'unmounted' line in syslog"; }
 }
@@ -76,10 +77,12 @@ note "--log-level warning: no info or debug lines"
 "$HERMESFS" --state "$ST" -o retry=0.1 --log-level warning "$H" 2>"$T/err" || fail "mount: $(cat "$T/err")"
 ctl status >/dev/null || fail "status"
 ctl sync gone >/dev/null 2>&1 && fail "sync to a regular file succeeded"
-ctl umount >/dev/null || fail "umount"
-wait_for eval '! mounted' || fail "still mounted"
 WAIT_S=20 wait_for grep -q "^<28>.*push to gone failed" "$L" ||
     { cat "$L"; fail "no warning line at --log-level warning"; }
+ctl umount >/dev/null || fail "umount"
+wait_for eval '! mounted' || fail "still mounted"
+# The daemon holds the state lock until it has logged its last line.
+flock "$ST/lock" true || fail "flock"
 grep -q "^<3[01]>" "$L" && { cat "$L"; fail "info/debug lines at --log-level warning"; }
 
 note "-f: stderr only, nothing to syslog"
