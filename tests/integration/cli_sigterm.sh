@@ -53,15 +53,26 @@ sigterm_while_held() {
     wait_for eval '! mounted' || fail "$1: still mounted after SIGTERM"
     kill -0 "$DPID" 2>/dev/null || fail "$1: daemon exited without finishing the push"
 }
-write_files() {  # write_files PREFIX: three files through the mount
+# write_files PREFIX: three files, written while unmounted so that the
+# next mount's rescan journals all three before the background push plans
+# (written through the mount, the push could start after the first one).
+write_files() {
+    mounted && fail "write_files: still mounted"
     for i in 1 2 3; do
         head -c $((100000 * i)) /dev/urandom >"$H/$1$i" || fail "write $1$i"
     done
 }
 
+# A first mount leaves the snapshot that later rescans compare against.
+PAUSE_AT= start
+echo seed >"$H/seed"
+ctl sync s >/dev/null || fail "first sync"
+ctl umount >/dev/null || fail "first umount"
+wait "$DPID"
+
 note "1. background push in flight at SIGTERM: finished and committed"
-start
 write_files a
+start
 sigterm_while_held "bg"
 WAIT_S=20 wait_for grep -q "finishing the push in progress" "$LOG" ||
     { cat "$LOG"; fail "no log line about the push being finished"; }
@@ -74,8 +85,8 @@ done
 assert_eq "$(pending)" 0 "entries pending after the push finished at SIGTERM"
 
 note "2. flush in flight at SIGTERM: it completes, the client gets 0"
-start -o auto-push=no
 write_files b
+start -o auto-push=no
 echo "made in the sandbox" >"$S/remote.txt"
 ctl flush s >"$T/flush.out" 2>&1 &
 FPID=$!
@@ -91,8 +102,8 @@ assert_eq "$(pending)" 0 "entries pending after the flush"
 
 note "3. past shutdown-grace: cancelled, rolled back, sent by the next mount"
 echo "shutdown-grace = 0" >"$XDG_CONFIG_HOME/hermesfs/config"
-start
 write_files c
+start
 sigterm_while_held "grace"
 WAIT_S=20 wait_for grep -q "longer than 0 s (shutdown-grace): cancelled" "$LOG" ||
     { cat "$LOG"; fail "no log line about the cancelled push"; }
@@ -111,8 +122,8 @@ for i in 1 2 3; do cmp -s "$H/c$i" "$S/c$i" || fail "c$i not sent by the next mo
 kill -TERM "$DPID"; wait "$DPID"
 
 note "4. a second SIGTERM stops at once; nothing is lost"
-start
 write_files d
+start
 sigterm_while_held "twice"
 WAIT_S=20 wait_for grep -q "finishing the push in progress" "$LOG" || fail "no finishing line"
 kill -TERM "$DPID"
@@ -128,8 +139,8 @@ for i in 1 2 3; do cmp -s "$H/d$i" "$S/d$i" || fail "d$i lost after the hard sto
 kill -TERM "$DPID"; wait "$DPID"
 
 note "5. umount waits for the push in progress and the daemon's exit"
-start
 write_files e
+start
 WAIT_S=30 wait_for test -e "$P" || fail "umount: push did not reach the hook"
 ctl umount >"$T/umount.out" 2>&1 &
 UPID=$!
