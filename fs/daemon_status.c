@@ -3,6 +3,7 @@
  * `sync`, `pull` and `flush`, and a progress bar for long pushes and pulls.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -429,6 +430,9 @@ static void status_one_text(int fd, const struct sync_sandbox_status *s,
 	    s->last_error[0] ? " - last error: " : "", s->last_error,
 	    (long long)s->pending, lp, (double)s->last_push_dur_ns / 1e9,
 	    ll, (double)s->last_pull_dur_ns / 1e9);
+	if (s->next_retry_ns > store_now_ns())
+		dprintf(fd, "  next retry: in %.0f s (background push)\n",
+		    ceil((double)(s->next_retry_ns - store_now_ns()) / 1e9));
 	if ((s->state == SYNC_SB_PUSHING || s->state == SYNC_SB_PULLING) &&
 	    s->progress.files_total) {
 		char done[32], total[32];
@@ -447,7 +451,7 @@ static void status_one_text(int fd, const struct sync_sandbox_status *s,
 static void status_one_json(int fd, const struct sync_sandbox_status *s,
 			    const struct conflicts *c, bool first)
 {
-	char lp[32], ll[32];
+	char lp[32], ll[32], nr[32];
 	size_t i;
 
 	fmt_time_ns(s->last_push_ns, lp, sizeof(lp));
@@ -459,11 +463,12 @@ static void status_one_json(int fd, const struct sync_sandbox_status *s,
 	dprintf(fd, ",\"state\":\"%s\",\"last_error\":",
 	    sync_sandbox_state_name(s->state));
 	json_put_str(fd, s->last_error);
+	fmt_time_ns(s->next_retry_ns, nr, sizeof(nr));
 	dprintf(fd, ",\"pending\":%lld,\"last_push\":\"%s\",\"last_push_s\":%.3f,"
-	    "\"last_pull\":\"%s\",\"last_pull_s\":%.3f,\"conflicts\":%zu,"
-	    "\"conflict_copies\":[", (long long)s->pending, lp,
+	    "\"last_pull\":\"%s\",\"last_pull_s\":%.3f,\"next_retry\":\"%s\","
+	    "\"conflicts\":%zu,\"conflict_copies\":[", (long long)s->pending, lp,
 	    (double)s->last_push_dur_ns / 1e9, ll,
-	    (double)s->last_pull_dur_ns / 1e9, c->n);
+	    (double)s->last_pull_dur_ns / 1e9, nr, c->n);
 	for (i = 0; i < c->n; i++) {
 		dprintf(fd, "%s{\"path\":", i ? "," : "");
 		json_put_str(fd, c->v[i].path);

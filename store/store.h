@@ -100,6 +100,11 @@ int store_journal_foreach(struct store *st, int64_t since, int64_t limit,
 			  store_entry_fn fn, void *arg);
 /* Number of durable entries with seq > since. */
 int store_journal_count(struct store *st, int64_t since, int64_t *count);
+/* What a push to `sandbox` still has to look at: durable entries with
+ * seq > since, not counting those its own pull wrote (origin = sandbox),
+ * which are never sent back to it. */
+int store_journal_pending(struct store *st, int64_t since, int64_t sandbox,
+			  int64_t *count);
 /*
  * Delete entries every sandbox has applied: seq <= the lowest cursor. With no
  * sandboxes, keeps everything (a sandbox added later starts from a full scan

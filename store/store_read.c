@@ -159,6 +159,29 @@ int store_journal_count(struct store *st, int64_t since, int64_t *count)
 	    " seq<=?", 2, since, store_journal_durable(st), count);
 }
 
+int store_journal_pending(struct store *st, int64_t since, int64_t sandbox,
+			  int64_t *count)
+{
+	sqlite3_stmt *s = NULL;
+	int r = -EIO;
+
+	store_lock(st);
+	if (store_prepare(st, "SELECT count(*) FROM journal WHERE seq>? AND"
+	    " seq<=? AND origin<>?", &s) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, since);
+	sqlite3_bind_int64(s, 2, store_journal_durable(st));
+	sqlite3_bind_int64(s, 3, sandbox);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*count = sqlite3_column_int64(s, 0);
+		r = 0;
+	}
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
+}
+
 int store_journal_prune(struct store *st, int64_t *pruned)
 {
 	int64_t low, n = 0;

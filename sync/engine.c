@@ -618,7 +618,7 @@ int sync_engine_status(struct sync_engine *e,
 		if (!v[i].name || !v[i].url || !v[i].last_error)
 			r = -ENOMEM;
 		store_sandbox_cursor_get(e->st, v[i].id, &v[i].cursor);
-		store_journal_count(e->st, v[i].cursor, &v[i].pending);
+		store_journal_pending(e->st, v[i].cursor, v[i].id, &v[i].pending);
 	}
 	*out = v;
 	if (r < 0) {

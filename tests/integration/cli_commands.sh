@@ -84,9 +84,15 @@ expect_rc 4 ctl sandbox rm nosuch
 expect_rc 4 ctl exec -s nosuch -- true
 
 note "pull and flush bring sandbox changes back"
+expect_rc 0 ctl sync a
 printf 'remote\n' > "$S1/f1"; touch -d '+3 seconds' "$S1/f1"
 expect_rc 0 ctl pull a
 assert_eq "$(cat "$H/f1")" "remote" "pulled"
+# What a's own pull journaled is never pushed back to a: not pending.
+expect_rc 0 ctl status --json
+python3 -c 'import json,sys
+b = {b["name"]: b for b in json.load(open(sys.argv[1]))["sandboxes"]}
+assert b["a"]["pending"] == 0, b["a"]' "$T/out" || fail "a's own pull counted as pending"
 printf 'new\n' > "$S2/fromb"
 expect_rc 0 ctl flush b
 assert_eq "$(cat "$H/fromb")" "new" "flushed"
@@ -174,4 +180,17 @@ grep -qi "unclean" "$T/daemon.log" && fail "SIGTERM left the store unclean"
 fusermount3 -u "$H"
 wait_for eval '! mounted' || fail "fusermount3 -u"
 wait $DPID; assert_eq "$?" 0 "daemon exit after fusermount3 -u"
+
+note "status shows when a failing sandbox is retried"
+start --sandbox broken=cmd:false -o retry=30
+WAIT_S=20 wait_for eval 'ctl status | grep -q "next retry: in [0-9]* s"' ||
+    fail "no next retry in status: $(ctl status)"
+expect_rc 0 ctl status --json
+python3 -c 'import json,sys
+b = {b["name"]: b for b in json.load(open(sys.argv[1]))["sandboxes"]}
+assert b["broken"]["state"] == "error" and b["broken"]["next_retry"] != "-", b["broken"]
+assert b["a"]["next_retry"] == "-", b["a"]' "$T/out" || fail "status json next_retry"
+expect_rc 0 ctl sandbox rm broken
+expect_rc 0 ctl umount
+wait $DPID; assert_eq "$?" 0 "daemon exit"
 echo ok

@@ -132,6 +132,13 @@ static void test_journal_append_read(void **state)
 	assert_int_equal(c.n, 2);
 	assert_int_equal(store_journal_count(f->st, 1, &n), 0);
 	assert_int_equal(n, 2);
+	/* Entry 1 came from sandbox 7's pull: not pending for sandbox 7. */
+	assert_int_equal(store_journal_pending(f->st, 0, 7, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_journal_pending(f->st, 0, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(store_journal_pending(f->st, 2, 8, &n), 0);
+	assert_int_equal(n, 1);
 	e.op = 999;
 	assert_int_equal(store_journal_append(f->st, &e, NULL), -EINVAL);
 	assert_int_equal(store_journal_wait(f->st, 0), 0);
