@@ -306,7 +306,14 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	fi->cache_readdir = 0;
+	/*
+	 * The kernel may keep the listing in the directory's page cache,
+	 * across opens: it drops it itself when the directory changes through
+	 * the mount (its version and mtime), and fs_invalidate() drops it
+	 * when sync-back changes an entry (notify_inval_inode of the parent).
+	 */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		closedir(d->dp);
 		free(d);
@@ -425,7 +432,8 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want = FUSE_CAP_PARALLEL_DIROPS |
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
-			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
+			FUSE_CAP_CACHE_SYMLINKS;
 
 	if (fs->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;

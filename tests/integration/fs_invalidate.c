@@ -5,9 +5,11 @@
  * check that readers through the mount see the new content at once; then
  * fs_stop() from another thread ends fs_run() and unmounts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,20 @@ static char *get(const char *path)
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
+}
+
+/* Whether a listing of dir (through the mount) shows name. */
+static bool listed(const char *dir, const char *name)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	while (d && (e = readdir(d)))
+		found |= strcmp(e->d_name, name) == 0;
+	if (d)
+		closedir(d);
+	return found;
 }
 
 static void *serve(void *arg)
@@ -147,9 +163,9 @@ int main(void)
 	}
 
 	/*
-	 * Missing names are cached (negative entries): a file or directory
-	 * that sync-back creates behind the mount stays invisible until it
-	 * invalidates the name, then shows at once (a new top-level file, and
+	 * Missing names and listings are cached (negative entries, readdir
+	 * cache): a file or directory that sync-back creates behind the mount
+	 * stays invisible until it invalidates the name, then shows at once (a new top-level file, and
 	 * a new directory with a file in it, as pull_host_parent() makes them).
 	 */
 	{
@@ -159,19 +175,32 @@ int main(void)
 		snprintf(x, sizeof(x), "%s/x/y", mnt);
 		CHECK(access(n, F_OK) != 0 && errno == ENOENT);
 		CHECK(access(x, F_OK) != 0 && errno == ENOENT);
+		CHECK(!listed(mnt, "new") && !listed(mnt, "x"));	/* cached listing */
 		backing_replace(fs_root_fd(fs), "new", "pulled");
 		CHECK(mkdirat(fs_root_fd(fs), "x", 0755) == 0);
 		backing_replace(fs_root_fd(fs), "x/y", "pulled too");
 		CHECK(access(n, F_OK) != 0);	/* still the cached negative entry */
+		CHECK(!listed(mnt, "new"));	/* still the cached listing */
 		fs_invalidate(fs, "new");
 		CHECK(strcmp(get(n), "pulled") == 0);
+		CHECK(listed(mnt, "new"));
 		fs_invalidate(fs, "x");
 		fs_invalidate(fs, "x/y");
 		CHECK(strcmp(get(x), "pulled too") == 0);
+		CHECK(listed(mnt, "x"));
+		snprintf(x, sizeof(x), "%s/x", mnt);
+		CHECK(listed(x, "y"));
 		/* and deleted again behind the mount */
 		CHECK(unlinkat(fs_root_fd(fs), "new", 0) == 0);
 		fs_invalidate(fs, "new");
 		CHECK(access(n, F_OK) != 0 && errno == ENOENT);
+		CHECK(!listed(mnt, "new"));
+		/* a listing cached by the kernel follows changes through the mount */
+		snprintf(n, sizeof(n), "%s/viamount", mnt);
+		put(n, "m");
+		CHECK(listed(mnt, "viamount"));
+		CHECK(unlink(n) == 0);
+		CHECK(!listed(mnt, "viamount"));
 	}
 
 	fs_stop(fs);
