@@ -105,6 +105,32 @@ void fs_fh_drain(struct fs *fs)
 	pthread_mutex_unlock(&fs->fhlock);
 }
 
+/*
+ * open(O_TRUNC) reaches us as one OPEN (FUSE_CAP_ATOMIC_O_TRUNC) instead of
+ * a SETATTR(size 0) and an OPEN. The kernel then leaves clearing the
+ * set-user-ID bit (and set-group-ID with group exec) of the truncated file
+ * to us: the backing kernel only does it when the daemon is not root.
+ */
+static void trunc_kill_suid(struct fs *fs, fuse_req_t req, int fd)
+{
+	struct stat st;
+	mode_t kill = 0;
+
+	if (!fs->as_root || fuse_req_ctx(req)->uid == 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode))
+		return;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		kill |= S_ISGID;
+	if (kill && fchmod(fd, st.st_mode & 07777 & ~kill) == 0) {
+		char *path = fs_fd_relpath(fs, fd);
+
+		fs_journal(fs, STORE_OP_CHMOD, path, NULL, st.st_mode & 07777 & ~kill);
+		free(path);
+	}
+}
+
 void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
@@ -124,6 +150,8 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (fi->flags & O_TRUNC)
+		trunc_kill_suid(fs, req, fd);
 	if ((fi->flags & O_TRUNC) && fs->store) {
 		path = fs_fd_relpath(fs, fd);
 		fs_journal(fs, STORE_OP_TRUNCATE, path, NULL, 0);
@@ -433,14 +461,13 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
-			FUSE_CAP_CACHE_SYMLINKS;
+			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ATOMIC_O_TRUNC;
 
 	if (fs->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= conn->capable & want;
 	if (!fs->writeback)
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = FS_MAX_WRITE;
 	conn->max_readahead = FS_READAHEAD_KB * 1024;
 	conn->max_read = FS_MAX_READ;	/* must match the max_read mount option */

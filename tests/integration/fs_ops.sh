@@ -106,6 +106,21 @@ if [ "$(id -u)" = 0 ]; then
     setpriv --reuid=65534 --regid=65534 --clear-groups cat "$M/d/by-nobody" 2>/dev/null &&
         fail "permission checks not enforced for another user"
     chmod 755 "$M/d"
+    note "open(O_TRUNC) by another user clears set-user/group-ID like a local disk"
+    mkdir -p "$T/native"
+    for dir in "$M/d" "$T/native"; do
+        echo x > "$dir/suid"; chmod 6777 "$dir/suid"
+        echo x > "$dir/suid-root"; chmod 6777 "$dir/suid-root"
+        setpriv --reuid=65534 --regid=65534 --clear-groups sh -c ": > '$dir/suid'" ||
+            fail "nobody cannot truncate a 0777 file in $dir"
+        : > "$dir/suid-root"
+    done
+    assert_eq "$(stat -c %a "$T/native/suid")" 777 "native: suid+sgid cleared"
+    assert_eq "$(stat -c %a "$B/d/suid")" "$(stat -c %a "$T/native/suid")" "mode after truncation by nobody"
+    assert_eq "$(stat -c %a "$M/d/suid")" "$(stat -c %a "$T/native/suid")" "mode seen through the mount"
+    assert_eq "$(stat -c %a "$B/d/suid-root")" "$(stat -c %a "$T/native/suid-root")" "mode after truncation by root"
+    assert_eq "$(stat -c %s "$B/d/suid")" 0
+    rm -f "$M/d/suid" "$M/d/suid-root"
 fi
 
 note "unlink, rmdir"
