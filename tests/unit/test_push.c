@@ -283,6 +283,42 @@ static void test_script_quoting(void **state)
 	free(s);
 }
 
+/* New directories whose staged subtree holds only new directories move
+ * whole (children along with their parent); one with a directory the
+ * sandbox already has (no mkdir item) does not; torn files are unstaged. */
+static void test_script_dirmove(void **state)
+{
+	struct push_plan p = { 0 };
+	struct push_item it[] = {	/* sorted by path, as planned */
+		{ .path = "a", .act = PUSH_MKDIR, .row = { .mode = 040755 } },
+		{ .path = "a/b", .act = PUSH_MKDIR, .row = { .mode = 040700 } },
+		{ .path = "a/b/f", .act = PUSH_UPLOAD },
+		{ .path = "a/g", .act = PUSH_UPLOAD, .torn = true },
+		{ .path = "c", .act = PUSH_MKDIR, .row = { .mode = 040755 } },
+		{ .path = "old/n", .act = PUSH_MKDIR, .row = { .mode = 040755 } },
+		{ .path = "old/n/f", .act = PUSH_UPLOAD },
+		{ .path = "x", .act = PUSH_MKDIR, .row = { .mode = 040755 } },
+		{ .path = "x/y/z", .act = PUSH_UPLOAD },
+	};
+	char *s;
+
+	p.items = it;
+	p.nitems = sizeof(it) / sizeof(*it);
+	s = push_script(&p, ".hermesfs-tmp/p-1");
+	assert_non_null(s);
+	if (getenv("SHOW_SCRIPT"))
+		fputs(s, stderr);
+	assert_non_null(strstr(s, "\nrm -f './.hermesfs-tmp/p-1/t/a/g'\n"));
+	assert_non_null(strstr(s, "\ndm './' './a' './c'\n"));
+	assert_non_null(strstr(s, "\ndm './old' './old/n'\n"));
+	assert_null(strstr(s, "dm './a'"));		/* a/b moves with a */
+	assert_null(strstr(s, "dm './' './x'"));	/* x/y is not new */
+	assert_non_null(strstr(s, "if [ -d './.hermesfs-tmp/p-1/t/x/y' ]; then\n"
+			       "mv -f './.hermesfs-tmp/p-1/t/x/y/z' './x/y'/\nfi\n"));
+	assert_non_null(strstr(s, "chmod 700 './a/b'\n"));
+	free(s);
+}
+
 /* Guards carry what the ledger says the sandbox holds; a push keeps the
  * sandbox's own changes aside and records them as conflicts. */
 static void test_guard(void **state)
@@ -387,6 +423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ignore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_resends, setup, teardown),
 		cmocka_unit_test(test_script_quoting),
+		cmocka_unit_test(test_script_dirmove),
 		cmocka_unit_test_setup_teardown(test_guard, setup, teardown),
 		cmocka_unit_test(test_guard_parse),
 		cmocka_unit_test(test_map),
