@@ -28,6 +28,8 @@
 #define CTL_SOCK_NAME "ctl.sock"
 /* In the state directory, flock'ed by the daemon for its whole life. */
 #define CTL_LOCK_NAME "lock"
+/* The daemon's log when daemonized on a machine without syslog. */
+#define LOG_FILE_NAME "daemon.log"
 
 /* Exit statuses shared by both programs (documented in the man pages). */
 enum {

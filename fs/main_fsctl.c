@@ -269,6 +269,25 @@ static void wait_daemon_exit(const char *sock)
 	close(fd);
 }
 
+/*
+ * The mount appears a moment before the control socket (the daemon
+ * rescans the tree in between), so a script that starts `hermesfs -f &`
+ * and calls us as soon as the mount is there would fail. A missing or
+ * refusing socket under a live mount is retried for a few seconds;
+ * nothing was sent yet, so the retry is safe.
+ */
+static int call_daemon(const char *sock, int argc, char **argv)
+{
+	int r;
+
+	for (int i = 0;; i++) {
+		r = ctl_client_call(sock, argc, argv);
+		if ((r != -ENOENT && r != -ECONNREFUSED) || i >= 100)
+			return r;
+		usleep(50 * 1000);
+	}
+}
+
 static int report(int r, const char *mp, const char *sock)
 {
 	if (r >= 0)
@@ -318,7 +337,7 @@ int main(int argc, char **argv)
 		return r;
 	if ((r = find_socket(mp_arg, sock, sizeof(sock), &mp)) != 0)
 		return r;
-	r = report(ctl_client_call(sock, argc, argv), mp, sock);
+	r = report(call_daemon(sock, argc, argv), mp, sock);
 	if (r == CTL_EXIT_OK && strcmp(argv[0], "umount") == 0)
 		wait_daemon_exit(sock);
 	free(mp);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -328,6 +329,48 @@ static void load_config(struct opts *o, struct config **cfg)
 	free(o->settings);
 }
 
+/*
+ * SIGTERM, SIGINT, SIGHUP. libfuse's own handler only flags the session,
+ * which wakes nobody when the kernel delivers the signal to one of our
+ * threads (engine, control socket, journal committer) instead of a FUSE
+ * one: the daemon then sat mounted until the next request. fs_stop() also
+ * wakes the loop (flags and pthread_kill: async-signal-safe), and works
+ * before fs_run() too (a signal during the startup rescan). A second
+ * SIGTERM or SIGINT stops at once; SIGHUP never does (fs_stop itself
+ * sends one to wake the loop). Installed only where the signal is not
+ * ignored (nohup).
+ */
+static struct fs *stop_fs;
+static volatile sig_atomic_t stopping, term_seen;
+
+static void on_stop_signal(int sig)
+{
+	if (sig != SIGHUP && term_seen) {
+		signal(sig, SIG_DFL);	/* the second SIGTERM or SIGINT */
+		raise(sig);
+		return;
+	}
+	if (sig != SIGHUP)
+		term_seen = 1;
+	if (!stopping) {
+		stopping = 1;	/* before: fs_stop sends us a SIGHUP */
+		fs_stop(stop_fs);
+	}
+}
+
+static void stop_signals_init(struct fs *fs)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_stop_signal }, old;
+
+	stop_fs = fs;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);
+}
+
 static void request_stop(struct daemon *d)
 {
 	fs_stop(d->fs);
@@ -399,7 +442,7 @@ int main(int argc, char **argv)
 	struct fs *fs = NULL;
 	struct config *conf = NULL;
 	struct daemon d = { .request_stop = request_stop };
-	char fsname[PATH_MAX + 16];
+	char fsname[PATH_MAX + 16], logfile[PATH_MAX + 16];
 	int r, notify = -1, lock_fd;
 
 	parse_args(argc, argv, &o);
@@ -420,6 +463,7 @@ int main(int argc, char **argv)
 				 .writeback_cache = o.writeback };
 	if ((r = fs_new(&cfg, &fs)) < 0)
 		die(1, "cannot mount %s: %s", o.mountpoint, strerror(-r));
+	stop_signals_init(fs);
 	if (st && (r = catch_up(st, fs)) < 0) {
 		fs_free(fs);
 		die(1, "rescanning the backing tree: %s", strerror(-r));
@@ -433,7 +477,8 @@ int main(int argc, char **argv)
 	d.fs = fs;
 	d.root_fd = fs_root_fd(fs);
 	d.cfg = conf;
-	hlog_init("hermesfs", !o.foreground, o.log_level);
+	snprintf(logfile, sizeof(logfile), "%s/%s", o.state_dir, LOG_FILE_NAME);
+	hlog_init("hermesfs", !o.foreground, logfile, o.log_level);
 	if (st && (r = daemon_services_start(&d)) < 0) {
 		daemon_services_stop(&d);
 		fs_free(fs);

@@ -13,7 +13,9 @@
 #      held push finished, the state lock released);
 #   6. a second daemon on the same state directory is refused;
 #   7. a command run by exec is interrupted (130, told why, its process
-#      group killed) rather than holding the shutdown hostage.
+#      group killed) rather than holding the shutdown hostage;
+#   8. SIGTERM delivered to one of the daemon's own threads (not the main
+#      one, not a FUSE reader) still unmounts.
 # The push is held by the HERMES_PAUSE_AT=push-sending test hook (it waits
 # while the pause file exists) so SIGTERM lands inside the stream.
 . "$(dirname "$0")/lib.sh"
@@ -181,4 +183,20 @@ WAIT_S=10 wait_for eval "! kill -0 $cpid 2>/dev/null" || fail "exec shell $cpid 
 WAIT_S=10 wait_for eval "! pgrep -fx 'sleep 3019' >/dev/null" || fail "sleep still running"
 wait "$DPID"; rc=$?
 assert_eq "$rc" 0 "daemon exit status with an exec in flight"
+
+note "8. SIGTERM landing on a non-FUSE thread still unmounts"
+PAUSE_AT= start
+tid=
+for t in /proc/$DPID/task/*; do
+    id=${t##*/}
+    [ "$id" = "$DPID" ] && continue
+    case "$(cat "$t/wchan" 2>/dev/null)" in *fuse*) continue ;; esac
+    tid=$id; break
+done
+[ -n "$tid" ] || fail "no non-FUSE thread found in $(ls /proc/$DPID/task)"
+# kill(2) on a thread id is process-directed but goes to that thread first.
+kill -TERM "$tid"
+WAIT_S=10 wait_for eval '! mounted' || fail "SIGTERM to thread $tid did not unmount"
+wait "$DPID"; rc=$?
+assert_eq "$rc" 0 "daemon exit status (signal on thread $tid)"
 exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Logging: a daemonized hermesfs logs to syslog (facility daemon, with the
-# level in the priority), honours --log-level, and with -f logs to stderr
-# only. The test runs in its own mount namespace with a private /dev whose
+# level in the priority), or to STATE/daemon.log where there is no syslog
+# socket, honours --log-level, and with -f logs to stderr only. The test runs in its own mount namespace with a private /dev whose
 # /dev/log is a datagram socket read by this test, so it needs no syslog
 # daemon and never touches the machine's /dev.
 if [ -z "$HERMES_SYSLOG_NS" ]; then
@@ -28,6 +28,15 @@ mkdir -p "$HOME"
 mounted() { grep -q " $H fuse" /proc/self/mounts; }
 at_exit 'mounted && fusermount3 -uz "$H"'
 ctl() { "$FSCTL" -m "$H" "$@"; }
+
+note "no syslog socket: daemonized logs go to STATE/daemon.log"
+"$HERMESFS" --state "$ST" "$H" 2>"$T/err" || fail "daemonized mount: $(cat "$T/err")"
+ctl umount >/dev/null || fail "umount"
+grep -q "^[0-9T:-]*Z hermesfs\[[0-9]*\]: info: no syslog here (/dev/log): logging to $ST/daemon.log" \
+    "$ST/daemon.log" || fail "fallback log: $(cat "$ST/daemon.log" 2>&1)"
+grep -q "hermesfs\[[0-9]*\]: info: serving $H" "$ST/daemon.log" || fail "no serving line: $(cat "$ST/daemon.log")"
+grep -q "hermesfs\[[0-9]*\]: info: unmounted $H" "$ST/daemon.log" || fail "no unmounted line: $(cat "$ST/daemon.log")"
+rm "$ST/daemon.log"
 
 # The syslog socket: one line per datagram, as received.
 python3 -u -c '
@@ -70,6 +79,7 @@ grep -q "^<31>.*hermesfs\[[0-9]*\]: request 'status' from pid" "$T/run1" ||
     { cat "$T/run1"; fail "no daemon.debug request line"; }
 grep -q "^<28>.*hermesfs\[[0-9]*\]: push to gone failed" "$T/run1" ||
     { cat "$T/run1"; fail "no daemon.warning line for the failed push"; }
+[ -e "$ST/daemon.log" ] && fail "logged to the fallback file although syslog is there"
 assert_eq "$(cat "$S/f")" hello "pushed file"
 
 note "--log-level warning: no info or debug lines"

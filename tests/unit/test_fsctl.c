@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "fs/ctl_int.h"
+#include "fs/log_int.h"
 
 struct seen {
 	pthread_mutex_t lock;
@@ -243,6 +244,51 @@ static void test_ignore(void **state)
 	config_free(c);
 }
 
+/* Without a syslog socket a daemonized log goes to a file, one line per
+ * message, rotated to FILE.1 past 4 MiB (so it never fills the disk). */
+static void test_log_file(void **state)
+{
+	char dir[] = "/tmp/hermes-log.XXXXXX", path[64], old[80], msg[2001];
+	struct stat st, st1;
+	FILE *f;
+	char line[4096];
+	int lines = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/daemon.log", dir);
+	snprintf(old, sizeof(old), "%s.1", path);
+	hlog_init("t", true, path, HLOG_INFO);
+	if (stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode)) {
+		assert_null(hlog_file());	/* syslog is there: used */
+		return;
+	}
+	assert_string_equal(hlog_file(), path);
+	memset(msg, 'x', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	hlog(HLOG_DEBUG, "dropped: above the level");
+	for (int i = 0; i < 2200; i++)	/* ~4.5 MiB */
+		hlog(HLOG_WARN, "%d %s", i, msg);
+	assert_int_equal(stat(old, &st1), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st1.st_size > (4 << 20));
+	assert_true(st.st_size < st1.st_size);
+	assert_non_null(f = fopen(old, "r"));
+	while (fgets(line, sizeof(line), f)) {
+		assert_non_null(strstr(line, " t["));
+		if (lines == 0 && strstr(line, "]: info: no syslog here"))
+			continue;	/* the first line says where logs go */
+		assert_non_null(strstr(line, "]: warning: "));
+		assert_null(strstr(line, "dropped"));
+		lines++;
+	}
+	fclose(f);
+	assert_true(lines > 2000);
+	unlink(path);
+	unlink(old);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_ctl_other_uid_refused),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_ignore),
+		cmocka_unit_test(test_log_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
