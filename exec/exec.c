@@ -179,6 +179,10 @@ int exec_session_new(const struct exec_config *cfg, struct exec_session **out)
 		rc = session_start(s);
 	if (rc)
 		goto out;
+	/* Spares need the flat shape (bash leads its group) and a snapshot;
+	 * without a thread the session just spawns fresh every time. */
+	if (s->flat && s->snapshot && !cfg->no_spare)
+		exec_spare_start(s);
 	*out = s;
 	s = NULL;	/* transferred */
 out:
@@ -195,6 +199,7 @@ void exec_session_free(struct exec_session *s)
 
 	if (!s)
 		return;
+	exec_spare_stop(s);
 	if (s->dir && (qd = sync_shell_quote(s->dir))) {
 		if (asprintf(&script, "rm -rf %s", qd) >= 0) {
 			char *out = NULL;

@@ -54,6 +54,7 @@ struct exec_config {
 				 * the cap the head and tail are kept around a
 				 * "[hermes: N bytes of output omitted]" notice. */
 	int snapshot_timeout_s;	/* login shell snapshot; 0 = 15 s */
+	bool no_spare;		/* never start a command ahead of time (above) */
 };
 
 /* Start a session: create the private directory on the sandbox and take
@@ -95,6 +96,7 @@ struct exec_result {
 	bool cwd_reset;		/* tracked cwd was gone: back to the initial one */
 	bool killed_verified;	/* timeout/interrupt: the process group was seen
 				 * gone after the kill */
+	bool spare;		/* it ran on a spare started ahead of time */
 };
 
 /*

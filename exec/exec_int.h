@@ -62,11 +62,18 @@ struct exec_script_args {
 	int cur, next;		/* snapshot generations: source cur, save next */
 	bool snapshot;		/* false: fallback to `bash -l`, no source */
 	bool flat;		/* bash leads its own process group (local, ssh) */
+	bool env_cleared;	/* a spare: inherited environment cleared at boot */
 	const char *cwd, *initial_cwd, *override;
 	const char *command;
 };
-/* `sh -c` script for one command. */
+/* `sh -c` script for one command (a fresh bash -c). */
 char *exec_script_run(const struct exec_script_args *a);
+/* `sh -c` script starting a spare (see exec_spare.c): it prints an R
+ * marker once ready, then waits for exec_script_blob() on its stdin
+ * (up to EOF). Only the session's constant fields of a are used. */
+char *exec_script_spare(const struct exec_script_args *a);
+/* What a spare is sent for one call: the call's state as assignments. */
+char *exec_script_blob(const struct exec_script_args *a);
 /* `sh -c` script creating the directory and the login-shell snapshot:
  * prints the directory on its first line, then "ok" or "fallback". */
 char *exec_script_start(void);
@@ -99,7 +106,27 @@ struct exec_session {
 	char err[512];
 	volatile sig_atomic_t cancel;
 	volatile sig_atomic_t running;
+	struct exec_spare *spare;	/* NULL: spares off (exec_spare.c) */
 };
+
+/* ---- spares (exec_spare.c) ---- */
+
+/* Start the spare machinery (a thread that keeps one spare ready) and ask
+ * for the first spare. Not an error to skip: the session then always
+ * spawns fresh. */
+int exec_spare_start(struct exec_session *s);
+/* Stop the thread and end the spare, if any (closing its stdin: it exits
+ * having run nothing; then it is killed and reaped). NULL-safe. */
+void exec_spare_stop(struct exec_session *s);
+/* A ready spare for this request, or NULL (none ready, disabled, stdin
+ * bytes given, no snapshot). Waits for a spare being started. */
+struct transport_proc *exec_spare_take(struct exec_session *s,
+				       const struct exec_request *req);
+/* Ask for the next spare (started off the caller's path). */
+void exec_spare_refill(struct exec_session *s);
+/* A taken spare failed before running anything: count it (spares are
+ * turned off after several failures in a row). */
+void exec_spare_failed(struct exec_session *s);
 
 void exec_set_error(struct exec_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -341,7 +341,8 @@ static int results(struct run_ctx *c, struct exec_result *res)
 }
 
 static char *build_script(struct exec_session *s, const struct exec_request *req,
-			  int *next)
+			  int *next,
+			  char *(*make)(const struct exec_script_args *))
 {
 	struct exec_script_args a = { 0 };
 	char *script;
@@ -358,25 +359,53 @@ static char *build_script(struct exec_session *s, const struct exec_request *req
 	a.override = req->cwd_override && *req->cwd_override
 		   ? req->cwd_override : NULL;
 	a.command = req->command;
-	script = exec_script_run(&a);
+	script = make(&a);
 	pthread_mutex_unlock(&s->lock);
 	return script;
 }
 
-static int run_locked(struct exec_session *s, const struct exec_request *req,
-		      struct exec_result *res, struct run_ctx *c)
+/* Hand the call to a ready spare: send its state, then EOF (a spare's
+ * stdin is the state only; calls with stdin bytes start fresh). */
+static int start_spare(struct exec_session *s, const struct exec_request *req,
+		       int *next, struct transport_proc **out)
 {
-	struct transport_proc *p = NULL;
-	struct writer w = { 0 };
-	char *script = NULL;
-	int rc, next, status = -1;
-	bool eof = false;
+	struct transport_proc *p = exec_spare_take(s, req);
+	char *blob;
+	int rc;
 
-	if (s->before_run && (rc = s->before_run(s->arg)) < 0) {
-		exec_set_error(s, "before-run hook failed: %s", strerror(-rc));
+	if (!p)
+		return -ENOENT;
+	blob = build_script(s, req, next, exec_script_blob);
+	rc = blob ? transport_proc_write(p, blob, strlen(blob)) : -ENOMEM;
+	if (!rc)
+		rc = transport_proc_close_stdin(p);
+	free(blob);
+	if (rc) {	/* it died idle (or the connection did): start fresh */
+		transport_proc_free(p);
+		exec_spare_failed(s);
 		return rc;
 	}
-	script = build_script(s, req, &next);
+	*out = p;
+	return 0;
+}
+
+/* Start the command (on a spare when allowed and one is ready) and feed
+ * its stdin. *spared tells which. */
+static int start(struct exec_session *s, const struct exec_request *req,
+		 bool allow_spare, int *next, struct transport_proc **out,
+		 struct writer *w, bool *spared)
+{
+	struct transport_proc *p = NULL;
+	char *script;
+	int rc;
+
+	*spared = allow_spare && start_spare(s, req, next, &p) == 0;
+	if (*spared) {
+		*out = p;
+		memset(w, 0, sizeof(*w));	/* stdin already at EOF */
+		return 0;
+	}
+	script = build_script(s, req, next, exec_script_run);
 	if (!script)
 		return -ENOMEM;
 	rc = transport_spawn(s->t, script, &p);
@@ -386,30 +415,80 @@ static int run_locked(struct exec_session *s, const struct exec_request *req,
 			       transport_error(s->t));
 		return rc;
 	}
-	rc = writer_start(&w, p, req);
+	*out = p;
+	return writer_start(w, p, req);
+}
+
+/* -EAGAIN: a spare ended before it ran anything (no P or E marker, not
+ * timed out or interrupted): the caller retries with a fresh start. */
+static int run_locked(struct exec_session *s, const struct exec_request *req,
+		      struct exec_result *res, struct run_ctx *c,
+		      bool allow_spare)
+{
+	struct transport_proc *p = NULL;
+	struct writer w = { 0 };
+	int rc, next, status = -1;
+	bool eof = false, spared = false;
+
+	rc = start(s, req, allow_spare, &next, &p, &w, &spared);
 	if (!rc)
 		rc = collect(s, req, c, p, res, &eof);
 	writer_join(&w);
 	/* After the E marker the wrapper is exiting: reap it, so that freeing
 	 * the proc does not kill its group, where a local command's background
 	 * jobs live on. (Over ssh, waiting would wait for EOF: not then.) */
-	if ((eof || (c->has_e && !s->ssh)) && transport_proc_wait(p, &status))
+	if (p && (eof || (c->has_e && !s->ssh)) && transport_proc_wait(p, &status))
 		status = -1;
 	transport_proc_free(p);
+	if (spared && (rc || eof) && !c->has_p && !c->has_e &&
+	    !res->timed_out && !res->interrupted) {
+		exec_spare_failed(s);
+		return -EAGAIN;
+	}
 	if (rc) {
-		exec_set_error(s, "command output: %s", transport_error(s->t));
+		if (p)
+			exec_set_error(s, "command output: %s",
+				       transport_error(s->t));
 		return rc;
 	}
 	if (!eof && !c->has_e && !res->timed_out && !res->interrupted)
 		return -EIO;
 	finish(s, req, c, next, eof, status, res);
+	res->spare = spared;
 	return c->oom ? c->oom : results(c, res);
+}
+
+static int ctx_init(struct exec_session *s, const struct exec_request *req,
+		    struct run_ctx *c)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->separate = req->separate_streams;
+	capbuf_init(&c->all, s->cap);
+	capbuf_init(&c->out, s->cap);
+	capbuf_init(&c->err, s->cap);
+	rc = mfilter_init(&c->mf, s->nonce);
+	c->mf.on_text = on_text;
+	c->mf.on_marker = on_marker;
+	c->mf.arg = c;
+	return rc;
+}
+
+static void ctx_release(struct run_ctx *c)
+{
+	capbuf_release(&c->all);
+	capbuf_release(&c->out);
+	capbuf_release(&c->err);
+	mfilter_release(&c->mf);
+	free(c->e_cwd);
+	c->e_cwd = NULL;
 }
 
 int exec_run(struct exec_session *s, const struct exec_request *req,
 	     struct exec_result *res)
 {
-	struct run_ctx c = { 0 };
+	struct run_ctx c;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -419,30 +498,31 @@ int exec_run(struct exec_session *s, const struct exec_request *req,
 		exec_set_error(s, "command too long (over 120 KiB)");
 		return -E2BIG;
 	}
-	c.separate = req->separate_streams;
-	capbuf_init(&c.all, s->cap);
-	capbuf_init(&c.out, s->cap);
-	capbuf_init(&c.err, s->cap);
-	rc = mfilter_init(&c.mf, s->nonce);
-	if (rc)
-		goto out;
-	c.mf.on_text = on_text;
-	c.mf.on_marker = on_marker;
-	c.mf.arg = &c;
 	pthread_mutex_lock(&s->run_lock);
 	s->cancel = 0;
 	s->running = 1;
-	rc = run_locked(s, req, res, &c);
+	if (s->before_run && (rc = s->before_run(s->arg)) < 0) {
+		exec_set_error(s, "before-run hook failed: %s", strerror(-rc));
+		goto out;
+	}
+	rc = ctx_init(s, req, &c);
+	if (!rc)
+		rc = run_locked(s, req, res, &c, true);
+	if (rc == -EAGAIN) {
+		ctx_release(&c);
+		memset(res, 0, sizeof(*res));
+		rc = ctx_init(s, req, &c);
+		if (!rc)
+			rc = run_locked(s, req, res, &c, false);
+	}
+	ctx_release(&c);
+	/* The next call's spare starts now, off this call's path. */
+	exec_spare_refill(s);
+out:
 	s->running = 0;
 	s->cancel = 0;
 	pthread_mutex_unlock(&s->run_lock);
-out:
 	if (rc)
 		exec_result_release(res);
-	capbuf_release(&c.all);
-	capbuf_release(&c.out);
-	capbuf_release(&c.err);
-	mfilter_release(&c.mf);
-	free(c.e_cwd);
 	return rc;
 }

@@ -85,72 +85,102 @@ static char *save_code(const struct exec_script_args *a, const char *next,
 	return s;
 }
 
-/* The cds of OUTER: tracked cwd (126 + G if gone), then the override. */
-static void put_cd(FILE *f, const struct exec_script_args *a, const char *qcwd)
+/* The cds: tracked cwd $__h_cwd (126 + G if gone) unless the override
+ * $__h_ov is absolute, then the override (126 + O if unusable). */
+static void put_cd(FILE *f, const struct exec_script_args *a)
 {
-	char *msg = NULL, *qmsg = NULL, *qov = NULL;
+	char *msg = NULL, *qmsg = NULL;
 
-	if (asprintf(&msg, "hermes: working directory %s no longer exists; "
-		     "the session goes back to %s", a->cwd, a->initial_cwd) < 0)
+	if (asprintf(&msg, "; the session goes back to %s", a->initial_cwd) < 0)
 		msg = NULL;
-	qmsg = q(msg ? msg : "hermes: working directory is gone");
-	/* An absolute override does not need the tracked cwd to exist. */
-	if (!a->override || a->override[0] != '/') {
-		fprintf(f, "\\builtin cd -- %s 2>/dev/null || { \\builtin printf "
-			"'%%s\\n' %s >&2; ", qcwd, qmsg);
-		put_marker_e(f, a->nonce, "'126:G:'");
-		fputs("; exit 126; }\n", f);
-	}
-	if (a->override) {
-		qov = q(a->override);
-		fprintf(f, "\\builtin cd -- %s || { ", qov);
-		put_marker_e(f, a->nonce, "'126:O:'");
-		fputs("; exit 126; }\n", f);
-	}
+	qmsg = q(msg ? msg : "");
+	fprintf(f, "if [[ $__h_ov != /* ]]; then \\builtin cd -- \"$__h_cwd\" "
+		"2>/dev/null || { \\builtin printf '%%s%%s\\n' \"hermes: working "
+		"directory $__h_cwd no longer exists\" %s >&2; ", qmsg);
+	put_marker_e(f, a->nonce, "'126:G:'");
+	fputs("; exit 126; }; fi\n"
+	      "if [[ -n $__h_ov ]]; then \\builtin cd -- \"$__h_ov\" || { ", f);
+	put_marker_e(f, a->nonce, "'126:O:'");
+	fputs("; exit 126; }; fi\n", f);
 	free(msg);
 	free(qmsg);
-	free(qov);
 }
 
-/* Clear the environment, source the snapshot, re-cd (the snapshot's PWD
- * becomes OLDPWD), trap, eval. One { } so that aliases from the snapshot
- * cannot change how our own lines parse: the group is parsed whole first. */
-static void put_body(FILE *f, const struct exec_script_args *a,
-		     const char *qsnap, const char *qsave)
+/* Clear the environment, source snapshot generation $__h_cur, re-cd (the
+ * snapshot's PWD becomes OLDPWD), trap (saving to generation $__h_nx),
+ * eval. One { } so that aliases from the snapshot cannot change how our
+ * own lines parse: the group is parsed whole first. */
+static int put_body(FILE *f, const struct exec_script_args *a)
 {
-	fputs("{\n", f);
-	if (a->snapshot) {
-		put_env_clear(f);
-		fprintf(f, "\\builtin source %s >/dev/null 2>&1\n", qsnap);
+	char *p[2] = { NULL, NULL }, *qp[2] = { NULL, NULL };
+	char *sv[2] = { NULL, NULL }, *qsv[2] = { NULL, NULL }, *cwdf = NULL;
+	int g, rc = -1;
+
+	if (asprintf(&cwdf, "%s/cwd", a->dir) < 0)
+		cwdf = NULL;
+	for (g = 0; g < 2; g++) {
+		if (asprintf(&p[g], EXEC_SNAP_FMT, a->dir, g) < 0)
+			p[g] = NULL;
+		qp[g] = p[g] ? q(p[g]) : NULL;
+		sv[g] = p[g] && cwdf ? save_code(a, p[g], cwdf) : NULL;
+		qsv[g] = sv[g] ? q(sv[g]) : NULL;
+		if (!qp[g] || !qsv[g])
+			goto out;
 	}
-	fprintf(f, "\\builtin cd -- \"$__h_pwd\" 2>/dev/null; \\builtin unset __h_pwd\n"
-		"\\builtin trap -- %s EXIT\n"
-		"\\builtin eval \"\\\\builtin unset __h_cmd\n$__h_cmd\"\n}", qsave);
+	fputs("{\n", f);
+	if (a->snapshot && !a->env_cleared)
+		put_env_clear(f);
+	else if (a->snapshot)	/* same line numbers in errors either way */
+		fputs("\n", f);
+	if (a->snapshot) {
+		fprintf(f, "case $__h_cur in 0) \\builtin source %s >/dev/null 2>&1;; "
+			"*) \\builtin source %s >/dev/null 2>&1;; esac\n", qp[0], qp[1]);
+	}
+	fprintf(f, "\\builtin cd -- \"$__h_pwd\" 2>/dev/null; \\builtin unset "
+		"__h_pwd __h_cwd __h_ov __h_cur\n"
+		"case $__h_nx in 0) \\builtin trap -- %s EXIT;; "
+		"*) \\builtin trap -- %s EXIT;; esac; \\builtin unset __h_nx\n"
+		"\\builtin eval \"\\\\builtin unset __h_cmd\n$__h_cmd\"\n}",
+		qsv[0], qsv[1]);
+	rc = 0;
+out:
+	for (g = 0; g < 2; g++) {
+		free(p[g]);
+		free(qp[g]);
+		free(sv[g]);
+		free(qsv[g]);
+	}
+	free(cwdf);
+	return rc;
 }
 
-static void put_outer(FILE *f, const struct exec_script_args *a,
-		      const char *snap, const char *save, const char *cwdf)
+/* The part of a command's script that does not depend on the call: it
+ * reads the call's state from __h_cmd, __h_cwd, __h_ov (override, "" for
+ * none), __h_cur and __h_nx (snapshot generations to source and save). */
+static int put_outer(FILE *f, const struct exec_script_args *a)
 {
-	char *qcwd = q(a->cwd), *qsnap = q(snap), *qsave = q(save),
-	     *qcwdf = q(cwdf);
+	char *cwdf = NULL, *qcwdf = NULL;
+	int rc = -1;
 
-	fputs("__h_cmd=$1; set --\n", f);
-	put_cd(f, a, qcwd);
+	put_cd(f, a);
 	fputs("__h_pwd=$PWD\n", f);
 	if (a->flat) {
 		fprintf(f, "exec 99>&1\n__h_x=\"$$ $$\"; \\builtin printf "
 			"'\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"; "
 			"\\builtin unset __h_x\n", a->nonce);
-		put_body(f, a, qsnap, qsave);
+		rc = put_body(f, a);
 		fputs("\n", f);
-		goto out;
+		return rc;
 	}
+	if (asprintf(&cwdf, "%s/cwd", a->dir) < 0 || !(qcwdf = q(cwdf)))
+		goto out;
 	/* Job control would print "[1]+ Done" on stderr if the job ended
 	 * before `set +m`: stderr is muted for that stretch, and the subshell
 	 * gets the real one back from fd 98. */
 	fprintf(f, ": > %s\nexec 98>&2\n{ set -m\n(\nexec 2>&98 98>&-\nset +m\n",
 		qcwdf);
-	put_body(f, a, qsnap, qsave);
+	if (put_body(f, a))
+		goto out;
 	fprintf(f, "\n) &\n__h_p=$!\nset +m\n} 2>/dev/null\nexec 98>&-\n"
 		"LC_ALL=C\n__h_x=\"$__h_p $$\"\n"
 		"\\builtin printf '\\036HERMES:%s:P%%d:%%s' ${#__h_x} \"$__h_x\"\n"
@@ -159,49 +189,124 @@ static void put_outer(FILE *f, const struct exec_script_args *a,
 		a->nonce, qcwdf, qcwdf);
 	put_marker_e(f, a->nonce, "\"$__h_rc:$__h_f:$__h_c\"");
 	fputs("\nexit $__h_rc\n", f);
+	rc = 0;
+out:
+	free(cwdf);
+	free(qcwdf);
+	return rc;
+}
+
+/* The call's state as shell assignments (see put_outer); cmd: include
+ * __h_cmd (the spare's blob) or take it from $1 (a fresh bash -c). */
+static int put_state(FILE *f, const struct exec_script_args *a, bool cmd)
+{
+	char *qcwd = q(a->cwd), *qov = q(a->override), *qcmd = NULL;
+	int rc = -1;
+
+	if (!qcwd || !qov || (cmd && !(qcmd = q(a->command))))
+		goto out;
+	if (cmd)
+		fprintf(f, "__h_cmd=%s\n", qcmd);
+	else
+		fputs("__h_cmd=$1; set --\n", f);
+	fprintf(f, "__h_cwd=%s __h_ov=%s __h_cur=%d __h_nx=%d\n", qcwd, qov,
+		a->cur, a->next);
+	rc = 0;
 out:
 	free(qcwd);
-	free(qsnap);
-	free(qsave);
-	free(qcwdf);
+	free(qov);
+	free(qcmd);
+	return rc;
+}
+
+/* Run f's writer into a malloc'd string (NULL on failure). */
+static char *mem_build(const struct exec_script_args *a, bool cmd,
+		       int (*put)(FILE *, const struct exec_script_args *, bool))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc;
+
+	if (!f)
+		return NULL;
+	rc = put(f, a, cmd);
+	if (fclose(f) != 0 || rc) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int put_fresh(FILE *f, const struct exec_script_args *a, bool unused)
+{
+	(void)unused;
+	return put_state(f, a, false) || put_outer(f, a) ? -1 : 0;
 }
 
 char *exec_script_run(const struct exec_script_args *a)
 {
-	char *snap = NULL, *next = NULL, *cwdf = NULL, *save = NULL;
-	char *outer = NULL, *qouter = NULL, *qcmd = NULL, *res = NULL;
-	size_t len = 0;
-	FILE *f = NULL;
+	char *outer = mem_build(a, false, put_fresh), *qouter = NULL,
+	     *qcmd = NULL, *res = NULL;
 
-	if (asprintf(&snap, EXEC_SNAP_FMT, a->dir, a->cur) < 0)
-		snap = NULL;
-	if (asprintf(&next, EXEC_SNAP_FMT, a->dir, a->next) < 0)
-		next = NULL;
-	if (asprintf(&cwdf, "%s/cwd", a->dir) < 0)
-		cwdf = NULL;
-	if (!snap || !next || !cwdf || !(save = save_code(a, next, cwdf)))
-		goto out;
-	f = open_memstream(&outer, &len);
-	if (!f)
-		goto out;
-	put_outer(f, a, snap, save, cwdf);
-	if (fclose(f) != 0)
-		goto out;
-	qouter = q(outer);
-	qcmd = q(a->command);
-	if (qouter && qcmd &&
+	if (outer && (qouter = q(outer)) && (qcmd = q(a->command)) &&
 	    asprintf(&res, "exec bash %s -c %s hermes-exec %s",
 		     a->snapshot ? "--noprofile --norc" : "-l", qouter, qcmd) < 0)
 		res = NULL;
-out:
-	free(snap);
-	free(next);
-	free(cwdf);
-	free(save);
 	free(outer);
 	free(qouter);
 	free(qcmd);
 	return res;
+}
+
+/*
+ * A spare: bash started ahead of a call. It announces itself (R marker),
+ * then `source`s its stdin, which reads everything up to EOF before it
+ * runs any of it: the call's state (put_state) ending in __h_ok=1. A
+ * spare that gets EOF without that trailer (discarded, or a transfer cut
+ * short) exits 0 having run nothing. Then it goes on as a fresh bash -c.
+ * It waits in / so it never holds a mount busy.
+ */
+static int put_spare(FILE *f, const struct exec_script_args *a, bool unused)
+{
+	(void)unused;
+	/* The inherited environment is cleared now: it is the process's, the
+	 * same at spawn time as at run time. */
+	put_env_clear(f);
+	fprintf(f, "__h_x=1; \\builtin printf '\\036HERMES:%s:R%%d:%%s' "
+		"${#__h_x} \"$__h_x\"; \\builtin unset __h_x; "
+		"\\builtin source /dev/stdin >/dev/null 2>&1; "
+		"[[ ${__h_ok-} == 1 ]] || exit 0; "
+		"\\builtin unset __h_ok; SECONDS=0\n", a->nonce);
+	return put_outer(f, a);
+}
+
+char *exec_script_spare(const struct exec_script_args *a)
+{
+	char *boot = mem_build(a, false, put_spare), *qboot = NULL,
+	     *res = NULL;
+
+	if (boot && (qboot = q(boot)) &&
+	    asprintf(&res, "cd / && exec bash --noprofile --norc -c %s "
+		     "hermes-exec", qboot) < 0)
+		res = NULL;
+	free(boot);
+	free(qboot);
+	return res;
+}
+
+static int put_blob(FILE *f, const struct exec_script_args *a, bool unused)
+{
+	(void)unused;
+	if (put_state(f, a, true))
+		return -1;
+	fputs("__h_ok=1\n", f);
+	return 0;
+}
+
+char *exec_script_blob(const struct exec_script_args *a)
+{
+	return mem_build(a, true, put_blob);
 }
 
 char *exec_script_start(void)

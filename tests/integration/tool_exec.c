@@ -1,15 +1,17 @@
 /*
  * tool_exec — drive one exec session from the command line (tests, bench).
  *
- *   tool_exec URL [-t S] [-C DIR] [-i FILE] [-c MS] [-n N] [-q] -- CMD...
+ *   tool_exec URL [-t S] [-C DIR] [-i FILE] [-c MS] [-n N] [-p MS] [-S] [-q]
+ *             -- CMD...
  *
  * Runs each CMD in turn in one session; with no CMD, each line of stdin is
  * a command. Output of each command goes to stdout as is; after each one a
  * line "status=N cwd=DIR timed_out=B interrupted=B truncated=B verified=B"
  * goes to stderr. -i gives FILE's bytes as every command's stdin; -c MS
  * cancels each command after MS ms; SIGINT cancels the running command.
- * -n N runs the single CMD N times and prints the median latency in ms.
- * -q drops the output. Exit status: the last command's status.
+ * -n N runs the single CMD N times and prints the median latency in ms;
+ * -p MS idles that long before each timed call (an agent's think time; not
+ * timed). -S turns spares off (exec_config.no_spare). -q drops the output. Exit status: the last command's status.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,22 +111,27 @@ static int run_one(struct exec_request *rq, int cancel_ms, bool quiet)
 	fflush(stdout);
 	cwd = exec_session_cwd(g_sess);
 	fprintf(stderr, "status=%d cwd=%s timed_out=%d interrupted=%d "
-		"truncated=%d verified=%d\n", res.status, cwd, res.timed_out,
-		res.interrupted, res.truncated, res.killed_verified);
+		"truncated=%d verified=%d spare=%d\n", res.status, cwd,
+		res.timed_out, res.interrupted, res.truncated,
+		res.killed_verified, res.spare);
 	free(cwd);
 	rc = res.status;
 	exec_result_release(&res);
 	return rc;
 }
 
-static int bench(struct exec_request *rq, int n)
+static int bench(struct exec_request *rq, int n, int pause_ms)
 {
 	double *t = calloc((size_t)n, sizeof(*t));
 	struct exec_result res;
 	int i;
 
 	for (i = 0; t && i < n; i++) {
-		double s = now_ms();
+		double s;
+
+		if (pause_ms > 0)
+			usleep((useconds_t)pause_ms * 1000);
+		s = now_ms();
 
 		if (exec_run(g_sess, rq, &res))
 			return 255;
@@ -146,24 +153,26 @@ int main(int argc, char **argv)
 	struct transport *t = NULL;
 	const char *url, *infile = NULL;
 	char *in = NULL, line[65536];
-	int opt, cancel_ms = 0, reps = 0, rc = 0;
+	int opt, cancel_ms = 0, reps = 0, pause_ms = 0, rc = 0;
 	bool quiet = false;
 	size_t inlen = 0;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: tool_exec URL [-t S] [-C DIR] [-i FILE] "
-			"[-c MS] [-n N] [-q] -- CMD...\n");
+			"[-c MS] [-n N] [-p MS] [-S] [-q] -- CMD...\n");
 		return 2;
 	}
 	url = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "t:C:i:c:n:q")) != -1) {
+	while ((opt = getopt(argc, argv, "t:C:i:c:n:p:Sq")) != -1) {
 		switch (opt) {
 		case 't': rq.timeout_s = atoi(optarg); break;
 		case 'C': rq.cwd_override = optarg; break;
 		case 'i': infile = optarg; break;
 		case 'c': cancel_ms = atoi(optarg); break;
 		case 'n': reps = atoi(optarg); break;
+		case 'p': pause_ms = atoi(optarg); break;
+		case 'S': cfg.no_spare = true; break;
 		case 'q': quiet = true; break;
 		default: return 2;
 		}
@@ -189,7 +198,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_sigint);
 	if (reps > 0 && optind < argc) {
 		rq.command = argv[optind];
-		rc = bench(&rq, reps);
+		rc = bench(&rq, reps, pause_ms);
 	} else if (optind < argc) {
 		for (; optind < argc; optind++) {
 			rq.command = argv[optind];
