@@ -19,6 +19,25 @@
  * the group gets TERM, then KILL, and is checked gone: with kill(2) for
  * local:, through a second transport call for ssh:// and cmd:.
  *
+ * Warm spare (local: and ssh://, once a snapshot exists; off with
+ * exec_config.no_spare): after a call (and at session start) a session
+ * thread starts the NEXT call's bash ahead of time (for ssh: opens the
+ * channel and execs it), with the inherited environment already cleared,
+ * waiting in / on its stdin. A call then only sends its state (command,
+ * cwd, snapshot generation) and EOF; the spare reads all of it before
+ * running any, so the snapshot, cwd and environment are read at run time,
+ * never at spawn time, and each command is still its own fresh bash that
+ * exits with it. A spare that gets EOF without a complete state exits
+ * having run nothing (how it is ended at session close); one that died
+ * idle is replaced by a fresh start within the same call. Calls with
+ * stdin bytes start fresh (a spare's stdin carries the state).
+ * Trade-off: one idle bash per session (for ssh also an idle channel and
+ * sshd session process on the sandbox) for as long as the session lives,
+ * and the CPU of starting it spent between calls rather than in them;
+ * back-to-back calls gain little (the next spare is still starting), calls
+ * an agent's think time apart skip the whole spawn. $SECONDS is reset when
+ * the call starts; the process start time is the spare's.
+ *
  * Known limits: a command that replaces the shell (`exec prog`) or that
  * installs its own EXIT trap keeps the previous cwd and environment (its
  * exit status is still right). A command string must fit in one argument

@@ -1,7 +1,11 @@
 /*
  * exec_script.c — the shell scripts a session sends to the sandbox.
  *
- * One command is `sh -c` -> `exec bash -c OUTER hermes-exec CMD`. OUTER cds
+ * One command is `sh -c` -> `exec bash -c OUTER hermes-exec CMD`, or a
+ * spare (exec_script_spare: the same OUTER behind a boot that reads the
+ * call's state from stdin). OUTER itself is the same for every call of a
+ * session: the call's state comes in variables set before it (put_state:
+ * __h_cmd, __h_cwd, __h_ov, __h_cur, __h_nx). OUTER cds
  * to the tracked cwd (126 and a G marker if it is gone), reports
  * "pgid outer-pid" in a P marker before the command can write anything,
  * clears the inherited environment, sources the snapshot, sets an EXIT

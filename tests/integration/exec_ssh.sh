@@ -43,6 +43,7 @@ f:1
 al
 $T/root/sub/deeper" "persisted output"
 assert_eq "$(field 3 cwd)" "$T/root/sub/deeper" "tracked cwd"
+assert_eq "$(field 3 spare)" 1 "call ran on a spare"
 assert_eq "$(field 4 status)" 3 "exit 3 status"
 assert_eq "$(field 4 cwd)" "$T/root/sub/deeper/a" "cwd after exit 3"
 [ "$(field 5 status)" -ne 0 ] || fail "set -u status 0"
@@ -61,6 +62,22 @@ size=$(stat -c %s "$T/out")
 assert_eq "$(tail -1 "$T/out")" 2000000 "tail kept"
 grep -q "^1$" "$T/out" || fail "head not kept"
 grep -q "bytes of output omitted" "$T/out" || fail "no truncation notice"
+
+note "the same on fresh channels only (no spare)"
+$TOOL "$URL" -S -- 'export HX_B="p q"; mkdir -p fr; cd fr' 'echo "$HX_B"; pwd' 'exit 4' \
+    "grep -slxzF 'HOME=$T/home' /proc/[0-9]*/environ | wc -l" > "$T/out" 2> "$T/err"
+assert_eq "$(sed -n 1,2p "$T/out")" "p q
+$T/root/fr" "fresh-path output"
+[ "$(sed -n 3p "$T/out")" -ge 1 ] || fail "session processes not visible: the leftover check would see nothing"
+assert_eq "$(field 2 spare)" 0 "-S used a spare"
+assert_eq "$(field 3 status)" 4 "fresh-path exit status"
+
+# session_procs: live processes the test sshd started for sessions (their
+# initial environment has the test's HOME; a zombie's reads empty):
+# commands and spares.
+session_procs() { grep -slxzF "HOME=$T/home" /proc/[0-9]*/environ 2>/dev/null | wc -l; }
+none_left() { [ "$(session_procs)" = 0 ]; }
+WAIT_S=10 wait_for none_left || fail "sessions left processes on the sandbox: $(session_procs)"
 
 note "binary output byte for byte, stdin bytes"
 head -c 900000 /dev/urandom > "$T/root/blob"
@@ -88,6 +105,7 @@ assert_eq "$?" 124 "timeout exit"
 assert_eq "$(cat "$T/out")" partial "partial output"
 assert_eq "$(field 1 timed_out)" 1 "timed_out flag"
 assert_eq "$(field 1 verified)" 1 "kill verified"
+assert_eq "$(field 1 spare)" 1 "timed-out call ran on a spare"
 PG=$(cat "$T/root/pg") BG=$(cat "$T/root/bg")
 [ -n "$PG" ] && [ -n "$BG" ] || fail "no pids recorded"
 live_in_group && fail "remote process group $PG still has live processes"
@@ -101,4 +119,5 @@ assert_eq "$(field 1 interrupted)" 1 "interrupted flag"
 PG=$(cat "$T/root/pg") BG=$(cat "$T/root/bg")
 live_in_group && fail "remote process group $PG still has live processes"
 WAIT_S=10 wait_for gone || fail "remote background process $BG still alive"
+WAIT_S=10 wait_for none_left || fail "sessions left processes on the sandbox: $(session_procs)"
 echo ok

@@ -5,6 +5,7 @@
  * and bounded output, forged markers, stdin; plus the output buffers and
  * marker filter on their own.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@
 
 struct fx {
 	char root[64];
+	bool no_spare;
 	char *url;
 	struct transport *t;
 	struct exec_session *s;
@@ -50,15 +52,18 @@ static int fx_open(struct fx *f, size_t cap)
 	cfg.before_run = before;
 	cfg.arg = f;
 	cfg.output_cap = cap;
+	cfg.no_spare = f->no_spare;
 	return exec_session_new(&cfg, &f->s);
 }
 
-/* local: runs bash as the group leader (flat); cmd:env runs the same
- * commands through the nested shape with kills through the transport. */
-static int setup_url(void **state, bool cmd)
+/* local: runs bash as the group leader (flat), on spares unless
+ * no_spare; cmd:env runs the same commands through the nested shape with
+ * kills through the transport. */
+static int setup_url(void **state, bool cmd, bool no_spare)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
+	f->no_spare = no_spare;
 	strcpy(f->root, "/tmp/hermes-exec-unit.XXXXXX");
 	if (!mkdtemp(f->root))
 		return -1;
@@ -73,12 +78,18 @@ static int setup_url(void **state, bool cmd)
 
 static int setup(void **state)
 {
-	return setup_url(state, false);
+	return setup_url(state, false, false);
+}
+
+/* local: with every call on a fresh bash (the path calls with stdin take) */
+static int setup_fresh(void **state)
+{
+	return setup_url(state, false, true);
 }
 
 static int setup_cmd(void **state)
 {
-	return setup_url(state, true);
+	return setup_url(state, true, false);
 }
 
 static int teardown(void **state)
@@ -276,6 +287,8 @@ static void test_timeout(void **state)
 	assert_int_equal(res.status, 124);
 	assert_true(res.timed_out);
 	assert_true(res.killed_verified);
+	/* local: the first call waits for the session's first spare */
+	assert_int_equal(res.spare, !f->no_spare && !strncmp(f->url, "local:", 6));
 	assert_string_equal(res.output, "partial\n");
 	exec_result_release(&res);
 	assert_group_gone(read_pid(f, "pg"));
@@ -476,6 +489,173 @@ static void test_snapshot_private(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+/* Live processes whose command line carries this session's nonce: a spare
+ * (its boot script has it) or a running command. Up to max pids. */
+static int nonce_procs(const char *nonce, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char path[300], buf[65536];
+		size_t len, i;
+		FILE *fp;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		if (!(fp = fopen(path, "r")))
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		for (i = 0; i < len; i++)
+			if (!buf[i])
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (strstr(buf, nonce) && pid_live(atoi(e->d_name))) {
+			if (n < max)
+				pids[n] = atoi(e->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Wait until exactly one spare is up (between calls nothing else runs). */
+static pid_t wait_spare(struct fx *f)
+{
+	pid_t pid = 0;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (nonce_procs(f->s->nonce, &pid, 1) == 1)
+			return pid;
+		usleep(25000);
+	}
+	fail_msg("no spare came up");
+	return 0;
+}
+
+static int run_ex(struct fx *f, const char *cmd, const char *in, bool *spare,
+		  char **out)
+{
+	struct exec_request rq = { .command = cmd, .stdin_buf = in,
+				   .stdin_len = in ? strlen(in) : 0 };
+	struct exec_result res;
+	int status;
+
+	assert_int_equal(exec_run(f->s, &rq, &res), 0);
+	*spare = res.spare;
+	if (out) {
+		*out = res.output;
+		res.output = NULL;
+	}
+	status = res.status;
+	exec_result_release(&res);
+	return status;
+}
+
+/*
+ * Spares: a spare runs nothing until a call is sent to it and reads the
+ * session state at that time (a change made after the spare started is
+ * seen); calls with stdin start fresh; a spare that died idle is replaced
+ * by a fresh start transparently; none is left after the session ends.
+ */
+static void test_spare(void **state)
+{
+	struct fx *f = *state;
+	char nonce[EXEC_NONCE_HEX + 1], want[256], *out;
+	pid_t p1, p2, p3, left[4];
+	bool spare;
+
+	assert_int_equal(run_ex(f, "true", NULL, &spare, NULL), 0);
+	assert_true(spare);
+	p1 = wait_spare(f);
+	/* runs fresh (stdin): the idle spare p1 predates this change */
+	assert_int_equal(run_ex(f, "read -r HX_LATE; export HX_LATE; "
+				"hx_late() { echo fn; }; mkdir -p sub; cd sub",
+				"late\n", &spare, NULL), 0);
+	assert_false(spare);
+	assert_int_equal(wait_spare(f), p1);
+	usleep(2100000);	/* $SECONDS counts from the call, not the spare */
+	assert_int_equal(run_ex(f, "echo \"$HX_LATE $BASHPID\"; hx_late; pwd; "
+				"(( SECONDS < 2 )) && echo fresh", NULL, &spare,
+				&out), 0);
+	assert_true(spare);
+	snprintf(want, sizeof(want), "late %d\nfn\n%s/sub\nfresh\n", (int)p1,
+		 f->root);
+	assert_string_equal(out, want);
+	free(out);
+	assert_cwd(f, "sub");
+	/* the used spare is gone; the next one is another process */
+	p2 = wait_spare(f);
+	assert_int_not_equal(p2, p1);
+	assert_false(pid_live(p1));
+	/* a spare killed while idle: the call still runs, fresh */
+	assert_int_equal(kill(p2, SIGKILL), 0);
+	while (pid_live(p2))
+		usleep(10000);
+	assert_int_equal(run_ex(f, "echo ok", NULL, &spare, &out), 0);
+	assert_string_equal(out, "ok\n");
+	assert_false(spare);
+	free(out);
+	p3 = wait_spare(f);
+	assert_int_equal(run_ex(f, "true", NULL, &spare, NULL), 0);
+	assert_true(spare);
+	assert_false(pid_live(p3));
+	wait_spare(f);
+	/* session end: the spare exits having run nothing, and is reaped */
+	memcpy(nonce, f->s->nonce, sizeof(nonce));
+	exec_session_free(f->s);
+	f->s = NULL;
+	assert_int_equal(nonce_procs(nonce, left, 4), 0);
+}
+
+/* A spare never runs what it was not sent: EOF without a complete state
+ * (session end, a cut transfer) ends it with nothing run. */
+static void test_spare_partial(void **state)
+{
+	struct fx *f = *state;
+	struct exec_script_args a = { .dir = f->s->dir, .nonce = f->s->nonce,
+				      .snapshot = true, .flat = true,
+				      .env_cleared = true,
+				      .initial_cwd = f->root, .cwd = f->root,
+				      .command = "touch ran" };
+	char *boot = exec_script_spare(&a), *blob = exec_script_blob(&a);
+	size_t cuts[] = { 0, 5, strlen(blob) / 2, strlen(blob) - 9 };
+	char path[256], buf[4096];
+	unsigned i;
+
+	assert_non_null(boot);
+	assert_non_null(blob);
+	snprintf(path, sizeof(path), "%s/ran", f->root);
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		struct transport_proc *p = NULL;
+		int status = -1, stream;
+		size_t got = 0;
+		ssize_t r;
+
+		assert_int_equal(transport_spawn(f->t, boot, &p), 0);
+		assert_int_equal(transport_proc_write(p, blob, cuts[i]), 0);
+		assert_int_equal(transport_proc_close_stdin(p), 0);
+		while ((r = transport_proc_read(p, buf + got, sizeof(buf) - 1 - got,
+						&stream, 10000)) > 0)
+			got += (size_t)r;
+		assert_int_equal(r, 0);
+		buf[got] = '\0';
+		assert_int_equal(transport_proc_wait(p, &status), 0);
+		transport_proc_free(p);
+		assert_int_equal(status, 0);
+		assert_null(strstr(buf, ":P"));	/* never reached the command */
+		assert_int_equal(access(path, F_OK), -1);
+	}
+	free(boot);
+	free(blob);
+}
+
 /* ---- buffers and filter without a shell ---- */
 
 static char got_text[256];
@@ -576,6 +756,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_before_run_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_private, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_partial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persist, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_paths, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_cwd_gone, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_cwd_override, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup_fresh, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup_fresh, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_paths, setup_cmd, teardown),
 		cmocka_unit_test_setup_teardown(test_no_wrapper_noise, setup_cmd, teardown),
