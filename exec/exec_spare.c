@@ -129,6 +129,7 @@ static void *spare_main(void *arg)
 			sp->ready = p;
 			p = NULL;	/* transferred */
 			sp->fails = 0;
+			sp->want = false;	/* asked for while busy: done */
 		} else if (!p && ++sp->fails >= SPARE_MAX_FAILS) {
 			sp->off = true;
 		}
@@ -206,7 +207,7 @@ struct transport_proc *exec_spare_take(struct exec_session *s,
 		return NULL;
 	pthread_mutex_lock(&sp->mu);
 	/* One being started is ready sooner than a fresh start would be. */
-	while (!sp->stop && (sp->busy || (sp->want && !sp->off)))
+	while (!sp->stop && !sp->ready && (sp->busy || (sp->want && !sp->off)))
 		pthread_cond_wait(&sp->cv, &sp->mu);
 	p = sp->ready;
 	sp->ready = NULL;

@@ -614,6 +614,32 @@ static void test_spare(void **state)
 	assert_int_equal(nonce_procs(nonce, left, 4), 0);
 }
 
+/* A call with stdin right at the start (the first spare may still be
+ * starting) runs fresh, and the calls after it get spares: a spare asked
+ * for while one was starting once left `want` set with one ready, and the
+ * next call waited forever (a race; this exercises it, not forces it). */
+static void test_spare_stdin_first(void **state)
+{
+	struct fx *f = *state;
+	bool spare;
+	char *out;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		exec_session_free(f->s);
+		f->s = NULL;
+		assert_int_equal(fx_open(f, 0), 0);
+		assert_int_equal(run_ex(f, "cat", "in", &spare, &out), 0);
+		assert_string_equal(out, "in");
+		assert_false(spare);
+		free(out);
+		assert_int_equal(run_ex(f, "true", NULL, &spare, NULL), 0);
+		assert_true(spare);
+		assert_int_equal(run_ex(f, "true", NULL, &spare, NULL), 0);
+		assert_true(spare);
+	}
+}
+
 /* A spare never runs what it was not sent: EOF without a complete state
  * (session end, a cut transfer) ends it with nothing run. */
 static void test_spare_partial(void **state)
@@ -758,6 +784,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spare_partial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spare_stdin_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup_fresh, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_paths, setup_fresh, teardown),
 		cmocka_unit_test_setup_teardown(test_cwd_gone, setup_fresh, teardown),
