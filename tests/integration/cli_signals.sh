@@ -47,10 +47,11 @@ interrupt() {
     WAIT_S=10 wait_for eval "! pgrep -fx 'sleep $secs' >/dev/null" || fail "$tag: sleep still running"
 }
 note "SIGINT to exec in the mount (-s -)"
-interrupt local 3017 -s -
+# Unique durations: other checkouts may run this test at the same time.
+interrupt local 3017.$$ -s -
 note "SIGINT to exec on a local: sandbox"
 ctl sync s || fail "sync"
-interrupt remote 3018 -s s
+interrupt remote 3018.$$ -s s
 
 kill -TERM "$DPID"; wait "$DPID"
 wait_for eval '! mounted' || fail "still mounted after SIGTERM"

@@ -170,7 +170,8 @@ grep -q " $T/other fuse" /proc/self/mounts && fail "the second daemon mounted"
 
 note "7. exec in flight at SIGTERM: interrupted with 130, group killed"
 rm -f "$H/started"
-ctl exec -s - -- 'echo $$ >started; sleep 3019; echo never' >"$T/x.out" 2>"$T/x.err" &
+SL=3019.$$	# unique: other checkouts may run this test at the same time
+ctl exec -s - -- "echo \$\$ >started; sleep $SL; echo never" >"$T/x.out" 2>"$T/x.err" &
 EPID=$!
 WAIT_S=20 wait_for test -s "$H/started" || { cat "$T/x.err"; fail "exec did not start"; }
 cpid=$(cat "$H/started")
@@ -180,7 +181,7 @@ assert_eq "$rc" 130 "exec status when the daemon shuts down"
 grep -q "daemon is shutting down" "$T/x.err" || fail "exec not told why: $(cat "$T/x.err")"
 grep -q never "$T/x.out" && fail "the command went on"
 WAIT_S=10 wait_for eval "! kill -0 $cpid 2>/dev/null" || fail "exec shell $cpid still alive"
-WAIT_S=10 wait_for eval "! pgrep -fx 'sleep 3019' >/dev/null" || fail "sleep still running"
+WAIT_S=10 wait_for eval "! pgrep -fx 'sleep $SL' >/dev/null" || fail "sleep still running"
 wait "$DPID"; rc=$?
 assert_eq "$rc" 0 "daemon exit status with an exec in flight"
 
