@@ -14,9 +14,10 @@
 # would otherwise penalize whichever side runs second.
 # Ratios: mount time / native time (lower is better; 1.00 = native speed),
 # or throughput ratios where noted. BENCH_FS_SIZE_MB overrides the 1 GiB;
-# BENCH_FS_ONLY="write read rand meta tar rt" runs only those workloads.
+# BENCH_FS_ONLY="write read rand meta tar rt req" runs only those
+# workloads; BENCH_FS_MOUNT_OPTS="-o ..." adds options to every mount.
 set -u
-ONLY_WL=${BENCH_FS_ONLY:-write read rand meta tar rt}
+ONLY_WL=${BENCH_FS_ONLY:-write read rand meta tar rt req}
 want() { [[ " $ONLY_WL " == *" $1 "* ]]; }
 HERMES_SRC=${HERMES_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 HERMES_BUILD=${HERMES_BUILD:-$HERMES_SRC/build}
@@ -70,19 +71,19 @@ rand_rw() { # DIR -> IOPS (read+write)
         "$PYTHON" -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print("%.0f" % (j["read"]["iops"] + j["write"]["iops"]))'
     rm -f "$1"/rr.*
 }
-meta() { # DIR -> seconds for create+stat+delete of 10,000 files
-    "$PYTHON" - "$1" <<'PY'
+meta() { # DIR [N] -> seconds for create+stat+delete of N (10,000) files
+    "$PYTHON" - "$1" "${2:-10000}" <<'PY'
 import os, sys, time
-d = os.path.join(sys.argv[1], "meta")
+d, n = os.path.join(sys.argv[1], "meta"), int(sys.argv[2])
 os.mkdir(d)
 t = time.monotonic()
-for i in range(10000):
+for i in range(n):
     fd = os.open(os.path.join(d, "f%05d" % i), os.O_WRONLY | os.O_CREAT, 0o644)
     os.write(fd, b"x" * 100)
     os.close(fd)
-for i in range(10000):
+for i in range(n):
     os.stat(os.path.join(d, "f%05d" % i))
-for i in range(10000):
+for i in range(n):
     os.unlink(os.path.join(d, "f%05d" % i))
 print("%.3f" % (time.monotonic() - t))
 os.rmdir(d)
@@ -130,7 +131,7 @@ MNT_NJ=$T/mnt-nj
 mkdir -p "$NATIVE"
 mount_fs "$T/backing" "$MNT"
 mount_fs "$T/backing-nj" "$MNT_NJ" --no-journal
-want tar && make_tarball
+{ want tar || want req; } && make_tarball
 
 # run FN DIR...: REPEAT rounds over the dirs, order rotated each round;
 # sets R[i] to the median for the i-th dir.
@@ -192,12 +193,41 @@ fi
 if want rt; then
     run roundtrip "$NATIVE" "$MNT"
     printf '%-34s %10sus %10sus %8s\n' "round trip: getxattr(2)" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
-    echo "  (every FUSE request costs at least this; the metadata workloads"
-    echo "   need ~10 requests per file where native needs ~5 syscalls)"
+    echo "  (every FUSE request costs at least this)"
 fi
-echo
-echo "journaling on vs off (same mount options; ratio = on/off time)"
-printf '%-34s %12s %12s %8s\n' workload off on ratio
+if want req; then
+    # FUSE requests per file, counted on a debug mount: independent of the
+    # machine's load, unlike the times above.
+    dbg=$T/mnt-dbg
+    mkdir -p "$T/backing-dbg" "$dbg"
+    # shellcheck disable=SC2086
+    "$HERMESFS" -f --state "$T/state.dbg" -o debug ${BENCH_FS_MOUNT_OPTS:-} \
+        "$T/backing-dbg" "$dbg" 2>"$T/debug.log" &
+    PIDS+=($!)
+    for _ in $(seq 200); do mounted "$dbg" && break; sleep 0.05; done
+    stat "$dbg" >/dev/null || { echo "debug mount failed"; exit 1; }
+    nreq() { grep -c 'opcode:' "$T/debug.log"; }
+    n0=$(nreq); meta "$dbg" 1000 >/dev/null; n1=$(nreq)
+    printf '%-34s %10s\n' "requests per file: create+stat+delete" \
+        "$("$PYTHON" -c "print('%.1f' % (($n1 - $n0) / 1000))")"
+    if [ -f "$T/tree.tar" ]; then
+        n0=$(nreq)
+        mkdir "$dbg/tree"
+        tar -C "$dbg/tree" -xf "$T/tree.tar"
+        tar -C "$dbg/tree" -cf - . | cat > /dev/null
+        n1=$(nreq)
+        rm -rf "$dbg/tree"
+        printf '%-34s %10s\n' "requests per file: extract + tar" \
+            "$("$PYTHON" -c "print('%.1f' % (($n1 - $n0) / 5000))")"
+    fi
+    echo "  (natively: 5 system calls per file for create+stat+delete; tar makes"
+    echo "   ~15 per file, its archive I/O included)"
+fi
+if want write || want meta || want tar; then
+    echo
+    echo "journaling on vs off (same mount options; ratio = on/off time)"
+    printf '%-34s %12s %12s %8s\n' workload off on ratio
+fi
 want write && printf '%-34s %10ss %10ss %8s\n' "seq write ${SIZE_MB} MiB + fsync" "${sw[2]}" "${sw[1]}" "$(ratio "${sw[1]}" "${sw[2]}")"
 want meta && printf '%-34s %10ss %10ss %8s\n' "create+stat+delete 10,000 files" "${me[2]}" "${me[1]}" "$(ratio "${me[1]}" "${me[2]}")"
 want tar && printf '%-34s %10ss %10ss %8s\n' "extract + tar 5,000-file tree" "${ut[2]}" "${ut[1]}" "$(ratio "${ut[1]}" "${ut[2]}")"
