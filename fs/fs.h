@@ -38,8 +38,13 @@ struct fs_config {
 	bool debug;		/* libfuse debug output on stderr */
 	bool writeback_cache;	/* kernel writeback cache: faster small writes,
 				 * but the kernel then keeps its own size of a
-				 * file that is open while sync-back changes it
-				 * behind the mount (off by default) */
+				 * cached file that changes behind the mount
+				 * (notify_inval_inode does not reset it), and
+				 * written data may sit in the kernel while
+				 * sync-back compares the host file, which could
+				 * replace it without a conflict copy; the kernel
+				 * also sends a SETATTR (mtime) per closed file
+				 * (off by default) */
 };
 
 /*
