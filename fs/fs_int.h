@@ -79,9 +79,12 @@ struct fs {
 	struct fs_inode **itab;
 	size_t ibuckets, icount;
 	int journal_lost;		/* atomic: see fs_journal_lost() */
-	pthread_mutex_t fhlock;		/* the list of open handles */
+	pthread_mutex_t fhlock;		/* the lists of open handles */
 	struct fs_fh *fhs;
+	struct fs_dir *dirs;		/* fhlock: open directories */
 };
+
+struct fs_dir;
 
 /* An open file: the backing fd and whether it was written since its last
  * WRITE entry (coalescing: one entry per flush/release/fsync). */

@@ -91,6 +91,8 @@ void fs_fh_free(struct fs *fs, struct fs_fh *fh)
 	free(fh);
 }
 
+static void dir_free(struct fs *fs, struct fs_dir *d);
+
 void fs_fh_drain(struct fs *fs)
 {
 	struct fs_fh *fh;
@@ -103,6 +105,8 @@ void fs_fh_drain(struct fs *fs)
 		pthread_mutex_lock(&fs->fhlock);
 	}
 	pthread_mutex_unlock(&fs->fhlock);
+	while (fs->dirs)	/* the loop has ended: nobody else touches them */
+		dir_free(fs, fs->dirs);
 }
 
 /*
@@ -313,7 +317,34 @@ struct fs_dir {
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;	/* read but not yet sent */
+	struct fs_dir *prev, *next;	/* fs->fhlock */
 };
+
+/* Open directories are listed like files: the kernel sends no RELEASEDIR
+ * for those still open when the session ends (fs_fh_drain frees them). */
+static void dir_link(struct fs *fs, struct fs_dir *d)
+{
+	pthread_mutex_lock(&fs->fhlock);
+	d->next = fs->dirs;
+	if (fs->dirs)
+		fs->dirs->prev = d;
+	fs->dirs = d;
+	pthread_mutex_unlock(&fs->fhlock);
+}
+
+static void dir_free(struct fs *fs, struct fs_dir *d)
+{
+	pthread_mutex_lock(&fs->fhlock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		fs->dirs = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&fs->fhlock);
+	closedir(d->dp);
+	free(d);
+}
 
 void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -342,10 +373,9 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		closedir(d->dp);
-		free(d);
-	}
+	dir_link(FS(req), d);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dir_free(FS(req), d);
 }
 
 static bool is_dot(const char *n)
@@ -434,10 +464,7 @@ void fs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
-
-	closedir(d->dp);
-	free(d);
+	dir_free(FS(req), (struct fs_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
