@@ -101,9 +101,9 @@ int store_journal_foreach(struct store *st, int64_t since, int64_t limit,
 	return r;
 }
 
-/* Run a query yielding one integer (bound to up to two int64 params). */
+/* Run a query yielding one integer (bound to up to three int64 params). */
 static int query_int64(struct store *st, const char *sql, int nparams,
-		       int64_t p1, int64_t p2, int64_t *out)
+		       int64_t p1, int64_t p2, int64_t p3, int64_t *out)
 {
 	sqlite3_stmt *s = NULL;
 	int r = -EIO, rc;
@@ -115,6 +115,8 @@ static int query_int64(struct store *st, const char *sql, int nparams,
 		sqlite3_bind_int64(s, 1, p1);
 	if (nparams > 1)
 		sqlite3_bind_int64(s, 2, p2);
+	if (nparams > 2)
+		sqlite3_bind_int64(s, 3, p3);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*out = sqlite3_column_int64(s, 0);
@@ -156,30 +158,15 @@ static int exec_int64(struct store *st, const char *sql, int nparams,
 int store_journal_count(struct store *st, int64_t since, int64_t *count)
 {
 	return query_int64(st, "SELECT count(*) FROM journal WHERE seq>? AND"
-	    " seq<=?", 2, since, store_journal_durable(st), count);
+	    " seq<=?", 2, since, store_journal_durable(st), 0, count);
 }
 
 int store_journal_pending(struct store *st, int64_t since, int64_t sandbox,
 			  int64_t *count)
 {
-	sqlite3_stmt *s = NULL;
-	int r = -EIO;
-
-	store_lock(st);
-	if (store_prepare(st, "SELECT count(*) FROM journal WHERE seq>? AND"
-	    " seq<=? AND origin<>?", &s) < 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, since);
-	sqlite3_bind_int64(s, 2, store_journal_durable(st));
-	sqlite3_bind_int64(s, 3, sandbox);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*count = sqlite3_column_int64(s, 0);
-		r = 0;
-	}
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	return query_int64(st, "SELECT count(*) FROM journal WHERE seq>? AND"
+	    " seq<=? AND origin<>?", 3, since, store_journal_durable(st), sandbox,
+	    count);
 }
 
 int store_journal_prune(struct store *st, int64_t *pruned)
@@ -188,7 +175,7 @@ int store_journal_prune(struct store *st, int64_t *pruned)
 	int r;
 
 	r = query_int64(st, "SELECT min(cursor) FROM sandboxes"
-	    " HAVING count(*)>0", 0, 0, 0, &low);
+	    " HAVING count(*)>0", 0, 0, 0, 0, &low);
 	if (r == -ENOENT) {
 		r = 0;	/* no sandbox: keep the log */
 	} else if (r == 0) {
@@ -366,7 +353,7 @@ void store_sandbox_list_free(struct store_sandbox *list, size_t n)
 int store_sandbox_cursor_get(struct store *st, int64_t id, int64_t *cursor)
 {
 	return query_int64(st, "SELECT cursor FROM sandboxes WHERE id=?", 1, id,
-	    0, cursor);
+	    0, 0, cursor);
 }
 
 int store_sandbox_cursor_set(struct store *st, int64_t id, int64_t cursor)
