@@ -31,6 +31,23 @@ int64_t exec_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int exec_proc_drain(struct transport_proc *p, int timeout_ms)
+{
+	int64_t deadline = exec_mono_ms() + timeout_ms;
+	char buf[512];
+	int stream;
+	ssize_t r;
+
+	transport_proc_close_stdin(p);
+	do {
+		int64_t left = deadline - exec_mono_ms();
+
+		r = transport_proc_read(p, buf, sizeof(buf), &stream,
+					left > 0 ? (int)left : 0);
+	} while (r > 0);
+	return (int)r;
+}
+
 void exec_set_error(struct exec_session *s, const char *fmt, ...)
 {
 	va_list ap;

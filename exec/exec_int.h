@@ -131,5 +131,8 @@ void exec_spare_failed(struct exec_session *s);
 void exec_set_error(struct exec_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int64_t exec_mono_ms(void);
+/* Close p's stdin and read (discarding) until EOF or timeout_ms: 0 at EOF,
+ * else the last read's negative errno (-ETIMEDOUT). */
+int exec_proc_drain(struct transport_proc *p, int timeout_ms);
 
 #endif /* HERMES_EXEC_INT_H */

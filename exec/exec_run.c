@@ -144,22 +144,14 @@ static bool kill_local(long pgid)
 static bool kill_remote(struct exec_session *s, long pgid, long outer)
 {
 	struct transport_proc *p = NULL;
-	char *script = exec_script_kill(pgid, outer), buf[512];
-	int64_t deadline = exec_mono_ms() + KILL_REMOTE_MS;
-	int status = -1, stream;
+	char *script = exec_script_kill(pgid, outer);
+	int status = -1;
 	bool ok = false;
-	ssize_t r;
 
 	if (!script || transport_spawn(s->t, script, &p))
 		goto out;
-	transport_proc_close_stdin(p);
-	do {
-		int64_t left = deadline - exec_mono_ms();
-
-		r = transport_proc_read(p, buf, sizeof(buf), &stream,
-					left > 0 ? (int)left : 0);
-	} while (r > 0);
-	ok = r == 0 && transport_proc_wait(p, &status) == 0 && status == 0;
+	ok = exec_proc_drain(p, KILL_REMOTE_MS) == 0 &&
+	     transport_proc_wait(p, &status) == 0 && status == 0;
 out:
 	transport_proc_free(p);
 	free(script);

@@ -73,21 +73,9 @@ static bool spare_wait_ready(struct exec_session *s, struct exec_spare *sp,
 /* Close stdin (the spare exits, having run nothing), reap, free. */
 static void spare_end(struct transport_proc *p)
 {
-	int64_t deadline = exec_mono_ms() + SPARE_END_MS;
-	char buf[512];
-	int stream;
-	ssize_t r;
-
 	if (!p)
 		return;
-	transport_proc_close_stdin(p);
-	do {
-		int64_t left = deadline - exec_mono_ms();
-
-		r = transport_proc_read(p, buf, sizeof(buf), &stream,
-					left > 0 ? (int)left : 0);
-	} while (r > 0);
-	if (r == 0)
+	if (exec_proc_drain(p, SPARE_END_MS) == 0)
 		transport_proc_wait(p, NULL);
 	transport_proc_free(p);	/* kills it if it is still there */
 }

@@ -109,14 +109,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Run cmd; returns the status; output in *out (caller frees) if out. */
-static int run(struct fx *f, const char *cmd, char **out)
+static int run_ex(struct fx *f, const char *cmd, const char *in, bool *spare,
+		  char **out)
 {
-	struct exec_request rq = { .command = cmd };
+	struct exec_request rq = { .command = cmd, .stdin_buf = in,
+				   .stdin_len = in ? strlen(in) : 0 };
 	struct exec_result res;
 	int status;
 
 	assert_int_equal(exec_run(f->s, &rq, &res), 0);
+	*spare = res.spare;
 	if (out) {
 		*out = res.output;
 		res.output = NULL;
@@ -124,6 +126,14 @@ static int run(struct fx *f, const char *cmd, char **out)
 	status = res.status;
 	exec_result_release(&res);
 	return status;
+}
+
+/* Run cmd; returns the status; output in *out (caller frees) if out. */
+static int run(struct fx *f, const char *cmd, char **out)
+{
+	bool spare;
+
+	return run_ex(f, cmd, NULL, &spare, out);
 }
 
 static void assert_cwd(struct fx *f, const char *rel)
@@ -537,25 +547,6 @@ static pid_t wait_spare(struct fx *f)
 	}
 	fail_msg("no spare came up");
 	return 0;
-}
-
-static int run_ex(struct fx *f, const char *cmd, const char *in, bool *spare,
-		  char **out)
-{
-	struct exec_request rq = { .command = cmd, .stdin_buf = in,
-				   .stdin_len = in ? strlen(in) : 0 };
-	struct exec_result res;
-	int status;
-
-	assert_int_equal(exec_run(f->s, &rq, &res), 0);
-	*spare = res.spare;
-	if (out) {
-		*out = res.output;
-		res.output = NULL;
-	}
-	status = res.status;
-	exec_result_release(&res);
-	return status;
 }
 
 /*
