@@ -80,18 +80,22 @@ struct fs {
 	size_t ibuckets, icount;
 	int journal_lost;		/* atomic: see fs_journal_lost() */
 	pthread_mutex_t fhlock;		/* the lists of open handles */
-	struct fs_fh *fhs;
-	struct fs_dir *dirs;		/* fhlock: open directories */
+	struct fs_hlink *fhs;		/* fhlock: open files (struct fs_fh) */
+	struct fs_hlink *dirs;		/* fhlock: open directories */
 };
 
-struct fs_dir;
+/* A node of fs->fhs or fs->dirs: the first member of struct fs_fh and of
+ * struct fs_dir, so a node is also a pointer to its handle. */
+struct fs_hlink {
+	struct fs_hlink *prev, *next;	/* fs->fhlock */
+};
 
 /* An open file: the backing fd and whether it was written since its last
  * WRITE entry (coalescing: one entry per flush/release/fsync). */
 struct fs_fh {
+	struct fs_hlink link;		/* first, see struct fs_hlink */
 	int fd;
 	int dirty;			/* atomic */
-	struct fs_fh *prev, *next;	/* fs->fhlock */
 };
 
 extern const struct fuse_lowlevel_ops fs_ll_ops;

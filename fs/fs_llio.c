@@ -50,6 +50,31 @@ static int backing_flags(const struct fs *fs, int flags)
 	return flags | O_CLOEXEC;
 }
 
+/* Open handles are listed: the kernel sends no RELEASE or RELEASEDIR for
+ * those still open when the session ends (fs_fh_drain frees them). */
+static void hlink_add(struct fs *fs, struct fs_hlink **head, struct fs_hlink *l)
+{
+	pthread_mutex_lock(&fs->fhlock);
+	l->prev = NULL;
+	l->next = *head;
+	if (*head)
+		(*head)->prev = l;
+	*head = l;
+	pthread_mutex_unlock(&fs->fhlock);
+}
+
+static void hlink_del(struct fs *fs, struct fs_hlink **head, struct fs_hlink *l)
+{
+	pthread_mutex_lock(&fs->fhlock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		*head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&fs->fhlock);
+}
+
 /*
  * A handle opened read-only is never dirty: skip the FLUSH round trip at
  * each close (locks are the kernel's own, see fs_ll.c).
@@ -63,12 +88,7 @@ static int fh_new(struct fs *fs, int fd, struct fuse_file_info *fi)
 		return -ENOMEM;
 	}
 	fh->fd = fd;
-	pthread_mutex_lock(&fs->fhlock);
-	fh->next = fs->fhs;
-	if (fs->fhs)
-		fs->fhs->prev = fh;
-	fs->fhs = fh;
-	pthread_mutex_unlock(&fs->fhlock);
+	hlink_add(fs, &fs->fhs, &fh->link);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
@@ -79,18 +99,12 @@ void fs_fh_free(struct fs *fs, struct fs_fh *fh)
 {
 	if (!fh)
 		return;
-	pthread_mutex_lock(&fs->fhlock);
-	if (fh->prev)
-		fh->prev->next = fh->next;
-	else
-		fs->fhs = fh->next;
-	if (fh->next)
-		fh->next->prev = fh->prev;
-	pthread_mutex_unlock(&fs->fhlock);
+	hlink_del(fs, &fs->fhs, &fh->link);
 	close(fh->fd);
 	free(fh);
 }
 
+struct fs_dir;
 static void dir_free(struct fs *fs, struct fs_dir *d);
 
 void fs_fh_drain(struct fs *fs)
@@ -98,7 +112,7 @@ void fs_fh_drain(struct fs *fs)
 	struct fs_fh *fh;
 
 	pthread_mutex_lock(&fs->fhlock);
-	while ((fh = fs->fhs)) {
+	while ((fh = (struct fs_fh *)fs->fhs)) {
 		pthread_mutex_unlock(&fs->fhlock);
 		fs_fh_settle(fs, fh);
 		fs_fh_free(fs, fh);
@@ -106,7 +120,7 @@ void fs_fh_drain(struct fs *fs)
 	}
 	pthread_mutex_unlock(&fs->fhlock);
 	while (fs->dirs)	/* the loop has ended: nobody else touches them */
-		dir_free(fs, fs->dirs);
+		dir_free(fs, (struct fs_dir *)fs->dirs);
 }
 
 /*
@@ -314,34 +328,15 @@ void fs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 /* ---- directories ---- */
 
 struct fs_dir {
+	struct fs_hlink link;	/* first, see struct fs_hlink */
 	DIR *dp;
 	off_t offset;
 	struct dirent *entry;	/* read but not yet sent */
-	struct fs_dir *prev, *next;	/* fs->fhlock */
 };
-
-/* Open directories are listed like files: the kernel sends no RELEASEDIR
- * for those still open when the session ends (fs_fh_drain frees them). */
-static void dir_link(struct fs *fs, struct fs_dir *d)
-{
-	pthread_mutex_lock(&fs->fhlock);
-	d->next = fs->dirs;
-	if (fs->dirs)
-		fs->dirs->prev = d;
-	fs->dirs = d;
-	pthread_mutex_unlock(&fs->fhlock);
-}
 
 static void dir_free(struct fs *fs, struct fs_dir *d)
 {
-	pthread_mutex_lock(&fs->fhlock);
-	if (d->prev)
-		d->prev->next = d->next;
-	else
-		fs->dirs = d->next;
-	if (d->next)
-		d->next->prev = d->prev;
-	pthread_mutex_unlock(&fs->fhlock);
+	hlink_del(fs, &fs->dirs, &d->link);
 	closedir(d->dp);
 	free(d);
 }
@@ -373,7 +368,7 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	dir_link(FS(req), d);
+	hlink_add(FS(req), &FS(req)->dirs, &d->link);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		dir_free(FS(req), d);
 }
