@@ -65,6 +65,14 @@ write_files() {
     done
 }
 
+# assert_sent PREFIX WHEN: the three files are on the sandbox, byte for byte.
+assert_sent() {
+    local i
+    for i in 1 2 3; do
+        cmp -s "$H/$1$i" "$S/$1$i" || fail "$1$i not on the sandbox $2"
+    done
+}
+
 # A first mount leaves the snapshot that later rescans compare against.
 PAUSE_AT= start
 echo seed >"$H/seed"
@@ -81,9 +89,7 @@ WAIT_S=20 wait_for grep -q "finishing the push in progress" "$LOG" ||
 rm -f "$P"
 wait "$DPID"; rc=$?
 assert_eq "$rc" 0 "daemon exit status after SIGTERM"
-for i in 1 2 3; do
-    cmp -s "$H/a$i" "$S/a$i" || fail "a$i not on the sandbox after SIGTERM"
-done
+assert_sent a "after SIGTERM"
 assert_eq "$(pending)" 0 "entries pending after the push finished at SIGTERM"
 
 note "2. flush in flight at SIGTERM: it completes, the client gets 0"
@@ -116,11 +122,9 @@ assert_eq "$rc" 0 "daemon exit status after a cancelled push"
 n=$(pending)
 [ "$n" -ge 3 ] || fail "only $n entries pending after a cancelled push (want >= 3)"
 rm -f "$XDG_CONFIG_HOME/hermesfs/config"
-"$HERMESFS" -f --state "$ST" "$H" 2>>"$LOG" &
-DPID=$!
-wait_for mounted || fail "remount"
+PAUSE_AT= start
 ctl sync s || fail "sync after the cancelled push"
-for i in 1 2 3; do cmp -s "$H/c$i" "$S/c$i" || fail "c$i not sent by the next mount"; done
+assert_sent c "after the next mount"
 kill -TERM "$DPID"; wait "$DPID"
 
 note "4. a second SIGTERM stops at once; nothing is lost"
@@ -132,12 +136,10 @@ kill -TERM "$DPID"
 wait "$DPID"; rc=$?
 assert_eq "$rc" 143 "exit status after the second SIGTERM"
 rm -f "$P"
-"$HERMESFS" -f --state "$ST" "$H" 2>"$LOG" &
-DPID=$!
-wait_for mounted || fail "remount after the hard stop"
+PAUSE_AT= start
 grep -q "did not unmount cleanly" "$LOG" || fail "the hard stop was not noticed"
 ctl sync s || fail "sync after the hard stop"
-for i in 1 2 3; do cmp -s "$H/d$i" "$S/d$i" || fail "d$i lost after the hard stop"; done
+assert_sent d "after the hard stop"
 kill -TERM "$DPID"; wait "$DPID"
 
 note "5. umount waits for the push in progress and the daemon's exit"
@@ -157,7 +159,7 @@ grep -q "waiting for the daemon to finish" "$T/umount.out" ||
     fail "umount did not say what it waits for: $(cat "$T/umount.out")"
 wait "$DPID"; rc=$?
 assert_eq "$rc" 0 "daemon exit status after umount"
-for i in 1 2 3; do cmp -s "$H/e$i" "$S/e$i" || fail "e$i not on the sandbox after umount"; done
+assert_sent e "after umount"
 
 note "6. a second daemon on the same state directory is refused"
 PAUSE_AT= start
