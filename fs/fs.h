@@ -45,6 +45,9 @@ struct fs_config {
 				 * replace it without a conflict copy; the kernel
 				 * also sends a SETATTR (mtime) per closed file
 				 * (off by default) */
+	bool no_passthrough;	/* never let the kernel read and write backing
+				 * files itself (FUSE passthrough, used when the
+				 * kernel offers it and the daemon may: root) */
 };
 
 /*

@@ -223,7 +223,11 @@ int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh)
 	char *path;
 	int64_t seq;
 
-	if (!__atomic_exchange_n(&fh->dirty, 0, __ATOMIC_ACQ_REL) || !fs->store)
+	if (!fs->store)
+		return 0;
+	if (fs_pt_written(fs, fh))	/* its writes bypassed us */
+		__atomic_store_n(&fh->dirty, 1, __ATOMIC_RELEASE);
+	if (!__atomic_exchange_n(&fh->dirty, 0, __ATOMIC_ACQ_REL))
 		return 0;
 	path = fs_fd_relpath(fs, fh->fd);
 	if (!path && errno == ENOENT)	/* written after its unlink */

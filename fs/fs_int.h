@@ -58,6 +58,10 @@ struct fs_inode {
 	ino_t ino;
 	mode_t type;		/* S_IFMT bits */
 	uint64_t nlookup;	/* kernel references; fs->ilock */
+	/* Passthrough: the kernel refuses two backing files for one inode,
+	 * so every open of it shares one id while any is open (fs->fhlock). */
+	int32_t backing_id;
+	uint32_t backing_refs;
 	struct fs_inode *next;	/* hash chain */
 };
 
@@ -72,6 +76,11 @@ struct fs {
 	bool mounted;
 	bool as_root;			/* chown new nodes to the caller */
 	bool writeback;			/* kernel writeback cache wanted */
+	bool no_passthrough;		/* fs_config.no_passthrough */
+	bool pt_offered;		/* the kernel offered passthrough (INIT) */
+	bool fine_ctime;		/* backing ctimes never repeat (fs_pt.c) */
+	int pt;				/* atomic: 1 = passthrough in use */
+	int pt_used;			/* atomic: a file was opened that way */
 	volatile sig_atomic_t stop;	/* fs_stop() was called */
 	volatile sig_atomic_t running;	/* inside fs_run() */
 	pthread_t run_thread;
@@ -96,6 +105,15 @@ struct fs_fh {
 	struct fs_hlink link;		/* first, see struct fs_hlink */
 	int fd;
 	int dirty;			/* atomic */
+	/* Passthrough (fs_pt.c): writes never reach us, so a write-enabled
+	 * handle remembers how its file looked (fs->fhlock) to tell them by. */
+	struct fs_inode *pt_inode;	/* opened in passthrough mode: its
+					 * inode (the kernel keeps it known
+					 * until after RELEASE) */
+	bool pt_write;
+	bool snap_unsure;		/* a write could not change the ctime */
+	struct timespec snap_ctime, snap_mtime;
+	off_t snap_size;
 };
 
 extern const struct fuse_lowlevel_ops fs_ll_ops;
@@ -133,5 +151,25 @@ void fs_fh_drain(struct fs *fs);
 /* When running as root: give a node just created (name in parent, or fd)
  * to the calling uid/gid (gid left alone under a setgid parent). */
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd);
+
+/* ---- passthrough (fs_pt.c) ---- */
+/* After mounting: put our transport under the session (it asks the kernel
+ * for passthrough at INIT). */
+int fs_pt_setup(struct fs *fs);
+/* At INIT: the kernel offers passthrough and the mount wants it. */
+bool fs_pt_wanted(const struct fs *fs);
+bool fs_pt_on(const struct fs *fs);
+/* Open fh of inode `in` in passthrough mode (if on): register the backing
+ * file with the kernel, or share the inode's registration; flags: the open
+ * flags. 0 also when the mount falls back to the plain path. */
+int fs_pt_open(struct fs *fs, struct fs_inode *in, struct fs_fh *fh, int flags);
+/* Around fuse_reply_open()/fuse_reply_create() of fh: the reply then
+ * carries its backing id. */
+void fs_pt_reply_begin(const struct fs_fh *fh);
+void fs_pt_reply_end(void);
+/* Whether the file changed since the last call (or the open). */
+bool fs_pt_written(struct fs *fs, struct fs_fh *fh);
+/* Drop fh's share of its inode's backing id. */
+void fs_pt_close(struct fs *fs, struct fs_fh *fh);
 
 #endif

@@ -79,15 +79,22 @@ static void hlink_del(struct fs *fs, struct fs_hlink **head, struct fs_hlink *l)
  * A handle opened read-only is never dirty: skip the FLUSH round trip at
  * each close (locks are the kernel's own, see fs_ll.c).
  */
-static int fh_new(struct fs *fs, int fd, struct fuse_file_info *fi)
+static int fh_new(struct fs *fs, struct fs_inode *in, int fd,
+		  struct fuse_file_info *fi)
 {
 	struct fs_fh *fh = calloc(1, sizeof(*fh));
+	int r;
 
 	if (!fh) {
 		close(fd);
 		return -ENOMEM;
 	}
 	fh->fd = fd;
+	if ((r = fs_pt_open(fs, in, fh, fi->flags)) < 0) {
+		close(fd);
+		free(fh);
+		return r;
+	}
 	hlink_add(fs, &fs->fhs, &fh->link);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
@@ -100,6 +107,7 @@ void fs_fh_free(struct fs *fs, struct fs_fh *fh)
 	if (!fh)
 		return;
 	hlink_del(fs, &fs->fhs, &fh->link);
+	fs_pt_close(fs, fh);
 	close(fh->fd);
 	free(fh);
 }
@@ -164,7 +172,7 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if ((r = fh_new(fs, fd, fi)) < 0) {
+	if ((r = fh_new(fs, in, fd, fi)) < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -175,9 +183,11 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_journal(fs, STORE_OP_TRUNCATE, path, NULL, 0);
 		free(path);
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT) {	/* interrupted */
+	fs_pt_reply_begin(fh_of(fi));
+	r = fuse_reply_open(req, fi);
+	fs_pt_reply_end();
+	if (r == -ENOENT)	/* interrupted */
 		fs_fh_free(fs, fh_of(fi));
-	}
 }
 
 void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -196,19 +206,23 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fs_own(fs, req, p->fd, name, fd);
-	if ((r = fh_new(fs, fd, fi)) < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
 	path = fs_child_relpath(fs, parent, name);
 	fs_journal(fs, STORE_OP_CREATE, path, NULL, S_IFREG | (mode & 07777));
 	free(path);
 	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0) {
-		fs_fh_free(fs, fh_of(fi));
+		close(fd);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+	if ((r = fh_new(fs, fs_inode(fs, e.ino), fd, fi)) < 0) {
+		fs_forget_one(fs, e.ino, 1);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fs_pt_reply_begin(fh_of(fi));
+	r = fuse_reply_create(req, &e, fi);
+	fs_pt_reply_end();
+	if (r == -ENOENT) {
 		fs_forget_one(fs, e.ino, 1);
 		fs_fh_free(fs, fh_of(fi));
 	}
@@ -487,7 +501,13 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 
 	if (fs->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
+	/* With passthrough no WRITE comes to us: receiving each small request
+	 * through a pipe (splice) would only add system calls. */
+	if (fs_pt_wanted(fs) && fs->as_root)
+		want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want |= conn->capable & want;
+	if (fs_pt_wanted(fs) && fs->as_root)
+		conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	if (!fs->writeback)
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_write = FS_MAX_WRITE;

@@ -162,6 +162,7 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	fs->store = cfg->store;
 	fs->as_root = geteuid() == 0;
 	fs->writeback = cfg->writeback_cache;
+	fs->no_passthrough = cfg->no_passthrough;
 	if (!(fs->mountpoint = strdup(cfg->mountpoint)) ||
 	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
 	    (r = build_args(cfg, fs->as_root, &args)) < 0)
@@ -178,6 +179,8 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 		goto out;
 	}
 	fs->mounted = true;
+	if ((r = fs_pt_setup(fs)) < 0)
+		goto out;
 	readahead_raise(fs);
 	*out = fs;
 	fs = NULL;	/* transferred */

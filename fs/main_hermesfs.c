@@ -26,7 +26,7 @@
 #include "sync/sync.h"
 
 struct opts {
-	bool foreground, debug, no_journal, writeback;
+	bool foreground, debug, no_journal, writeback, no_passthrough;
 	enum hlog_level log_level;
 	const char *state;
 	char **sandboxes;
@@ -60,7 +60,11 @@ static void usage(FILE *f)
 	      "                     with -f, else to syslog (facility daemon)\n"
 	      "  -o debug           print every FUSE request\n"
 	      "  -o writeback_cache kernel writeback cache (faster small writes; files\n"
-	      "                     open while sync-back changes them may show a stale size)\n"
+	      "                     open while sync-back changes them may show a stale size;\n"
+	      "                     turns passthrough off)\n"
+	      "  -o no_passthrough  serve file data through the daemon; by default (as\n"
+	      "                     root, Linux >= 6.9) the kernel reads and writes the\n"
+	      "                     backing files itself\n"
 	      "  -o KEY=VALUE       override a setting of ~/.config/hermesfs/config (in\n"
 	      "                     [defaults] and every [sandbox NAME] section)\n"
 	      "MOUNTPOINT defaults to BACKING (mount in place). Unmount: fusermount3 -u MOUNTPOINT\n", f);
@@ -90,12 +94,14 @@ static void parse_o(struct opts *o, const char *arg)
 			o->debug = true;
 		} else if (strcmp(tok, "writeback_cache") == 0) {
 			o->writeback = true;
+		} else if (strcmp(tok, "no_passthrough") == 0) {
+			o->no_passthrough = true;
 		} else if (strchr(tok, '=')) {
 			o->settings = realloc(o->settings, (o->nsettings + 1) * sizeof(char *));
 			o->settings[o->nsettings++] = strdup(tok);
 		} else {
-			die(CTL_EXIT_USAGE, "unknown option '%s' (-o debug, -o writeback_cache"
-			    " or -o KEY=VALUE with a config key, see hermes-fsctl(1))", tok);
+			die(CTL_EXIT_USAGE, "unknown option '%s' (-o debug, -o writeback_cache,"
+			    " -o no_passthrough or -o KEY=VALUE with a config key, see hermes-fsctl(1))", tok);
 		}
 	}
 	free(copy);
@@ -460,7 +466,8 @@ int main(int argc, char **argv)
 	snprintf(fsname, sizeof(fsname), "%s%s", CTL_FSNAME_PREFIX, o.state_dir);
 	struct fs_config cfg = { .backing = o.backing, .mountpoint = o.mountpoint,
 				 .fsname = fsname, .store = st, .debug = o.debug,
-				 .writeback_cache = o.writeback };
+				 .writeback_cache = o.writeback,
+				 .no_passthrough = o.no_passthrough };
 	if ((r = fs_new(&cfg, &fs)) < 0)
 		die(1, "cannot mount %s: %s", o.mountpoint, strerror(-r));
 	stop_signals_init(fs);
