@@ -12,6 +12,7 @@
 
 #include "fs/ctl_int.h"
 #include "fs/daemon_int.h"
+#include "fs/fs.h"
 #include "store/store.h"
 #include "sync/sync.h"
 
@@ -159,6 +160,7 @@ int daemon_cmd_log(struct daemon *d, struct ctl_req *req)
 	}
 	/* Show what is durable and queued alike: a log right after a write
 	 * should list it. */
+	fs_settle_open(d->fs);
 	store_journal_sync(d->st);
 	if (c.json)
 		dprintf(req->out, "[");

@@ -14,6 +14,7 @@
 
 #include "fs/ctl_int.h"
 #include "fs/daemon_int.h"
+#include "fs/fs.h"
 #include "store/store.h"
 #include "sync/sync.h"
 
@@ -355,6 +356,7 @@ int daemon_cmd_sync(struct daemon *d, struct ctl_req *req)
 	int r;
 
 	pthread_mutex_init(&sr.lock, NULL);
+	fs_settle_open(d->fs);	/* files closed just before are in it */
 	r = sync_engine_run(d->eng, op, name, &call);
 	progress_free(sr.pg);
 	pthread_mutex_destroy(&sr.lock);
@@ -504,8 +506,12 @@ int daemon_cmd_status(struct daemon *d, struct ctl_req *req)
 	struct sync_sandbox_status *v = NULL;
 	struct conflicts c;
 	size_t n = 0, i;
+	int64_t seq;
 	int r;
 
+	/* pending counts what open files hold and what was just closed */
+	if ((seq = fs_settle_open(d->fs)) > 0)
+		store_journal_wait(d->st, seq);
 	if ((r = sync_engine_status(d->eng, &v, &n)) < 0) {
 		dprintf(req->err, "hermes-fsctl: cannot read the store: %s\n",
 		    strerror(-r));

@@ -218,6 +218,9 @@ void daemon_engine_forget(struct daemon *d, const char *name)
 
 int daemon_engine_push_if_needed(struct daemon *d, const char *name)
 {
+	/* A file written and closed just before the command is in the push
+	 * (its RELEASE may not have arrived yet). */
+	fs_settle_open(d->fs);
 	return sync_engine_push_if_needed(d->eng, name);
 }
 

@@ -86,6 +86,17 @@ int fs_root_fd(const struct fs *fs);
 void fs_invalidate(struct fs *fs, const char *relpath);
 
 /*
+ * Journal what open files hold that the journal does not show yet: writes
+ * made through passthrough (the daemon never sees them) and writes whose
+ * file was closed but whose RELEASE the kernel has not sent yet (close(2)
+ * does not wait for it). Call before reading the journal for a push, so a
+ * file written and closed just before `hermes-fsctl sync` or a remote
+ * command is part of it. Safe from any thread. Returns the seq of the last
+ * entry it appended (0: none; wait for it before counting entries).
+ */
+int64_t fs_settle_open(struct fs *fs);
+
+/*
  * Whether a mutation could not be journaled (its path could not be
  * resolved, or the store refused the append). The caller must then not
  * declare the shutdown clean: the next mount's rescan finds the change.

@@ -22,6 +22,7 @@ int fs_itab_init(struct fs *fs)
 		return -ENOMEM;
 	pthread_mutex_init(&fs->ilock, NULL);
 	pthread_mutex_init(&fs->fhlock, NULL);
+	pthread_mutex_init(&fs->settle_lock, NULL);
 	return 0;
 }
 
@@ -42,6 +43,7 @@ void fs_itab_free(struct fs *fs)
 	fs->itab = NULL;
 	pthread_mutex_destroy(&fs->ilock);
 	pthread_mutex_destroy(&fs->fhlock);
+	pthread_mutex_destroy(&fs->settle_lock);
 }
 
 static size_t bucket(const struct fs *fs, dev_t dev, ino_t ino)
@@ -218,23 +220,46 @@ int64_t fs_journal(struct fs *fs, int op, const char *path, const char *path2,
 	return seq;
 }
 
+/*
+ * Check and append under one lock: fs_settle_open() must not pass a handle
+ * whose change another thread has seen but not appended yet, or a push
+ * right after it would miss that change.
+ */
 int64_t fs_fh_settle(struct fs *fs, struct fs_fh *fh)
 {
 	char *path;
-	int64_t seq;
+	int64_t seq = 0;
 
 	if (!fs->store)
 		return 0;
+	pthread_mutex_lock(&fs->settle_lock);
 	if (fs_pt_written(fs, fh))	/* its writes bypassed us */
 		__atomic_store_n(&fh->dirty, 1, __ATOMIC_RELEASE);
 	if (!__atomic_exchange_n(&fh->dirty, 0, __ATOMIC_ACQ_REL))
-		return 0;
+		goto out;
 	path = fs_fd_relpath(fs, fh->fd);
 	if (!path && errno == ENOENT)	/* written after its unlink */
-		return 0;
+		goto out;
 	seq = fs_journal(fs, STORE_OP_WRITE, path, NULL, 0);
 	free(path);
+out:
+	pthread_mutex_unlock(&fs->settle_lock);
 	return seq;
+}
+
+int64_t fs_settle_open(struct fs *fs)
+{
+	struct fs_hlink *l;
+	int64_t seq, last = 0;
+
+	if (!fs || !fs->store)
+		return 0;
+	pthread_mutex_lock(&fs->fhlock);
+	for (l = fs->fhs; l; l = l->next)
+		if ((seq = fs_fh_settle(fs, (struct fs_fh *)l)) > 0)
+			last = seq;
+	pthread_mutex_unlock(&fs->fhlock);
+	return last;
 }
 
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd)

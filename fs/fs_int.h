@@ -89,6 +89,8 @@ struct fs {
 	size_t ibuckets, icount;
 	int journal_lost;		/* atomic: see fs_journal_lost() */
 	pthread_mutex_t fhlock;		/* the lists of open handles */
+	pthread_mutex_t settle_lock;	/* a handle's check-and-journal
+					 * (fs_fh_settle); taken after fhlock */
 	struct fs_hlink *fhs;		/* fhlock: open files (struct fs_fh) */
 	struct fs_hlink *dirs;		/* fhlock: open directories */
 };
@@ -106,7 +108,8 @@ struct fs_fh {
 	int fd;
 	int dirty;			/* atomic */
 	/* Passthrough (fs_pt.c): writes never reach us, so a write-enabled
-	 * handle remembers how its file looked (fs->fhlock) to tell them by. */
+	 * handle remembers how its file looked (fs->settle_lock) to tell
+	 * them by. */
 	struct fs_inode *pt_inode;	/* opened in passthrough mode: its
 					 * inode (the kernel keeps it known
 					 * until after RELEASE) */
@@ -167,7 +170,8 @@ int fs_pt_open(struct fs *fs, struct fs_inode *in, struct fs_fh *fh, int flags);
  * carries its backing id. */
 void fs_pt_reply_begin(const struct fs_fh *fh);
 void fs_pt_reply_end(void);
-/* Whether the file changed since the last call (or the open). */
+/* Whether the file changed since the last call (or the open); caller
+ * holds fs->settle_lock. */
 bool fs_pt_written(struct fs *fs, struct fs_fh *fh);
 /* Drop fh's share of its inode's backing id. */
 void fs_pt_close(struct fs *fs, struct fs_fh *fh);

@@ -76,8 +76,11 @@ static void hlink_del(struct fs *fs, struct fs_hlink **head, struct fs_hlink *l)
 }
 
 /*
- * A handle opened read-only is never dirty: skip the FLUSH round trip at
- * each close (locks are the kernel's own, see fs_ll.c).
+ * No FLUSH round trip at close(2), which would only journal: RELEASE
+ * journals the handle's writes once its last reference goes, and the
+ * daemon calls fs_settle_open() before every push, which covers the time
+ * between close(2) and RELEASE. (Locks are the kernel's own, see fs_ll.c;
+ * with the writeback cache the kernel sends FLUSH anyway, to write back.)
  */
 static int fh_new(struct fs *fs, struct fs_inode *in, int fd,
 		  struct fuse_file_info *fi)
@@ -98,7 +101,7 @@ static int fh_new(struct fs *fs, struct fs_inode *in, int fd,
 	hlink_add(fs, &fs->fhs, &fh->link);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 1;	/* one inode per file: the page cache is ours */
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fi->noflush = 1;
 	return 0;
 }
 

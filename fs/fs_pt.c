@@ -274,13 +274,11 @@ bool fs_pt_written(struct fs *fs, struct fs_fh *fh)
 
 	if (!fh->pt_inode || !fh->pt_write)
 		return false;
-	pthread_mutex_lock(&fs->fhlock);
 	changed = fh->snap_unsure || fstat(fh->fd, &st) < 0 ||
 		  !ts_eq(st.st_ctim, fh->snap_ctime) ||
 		  !ts_eq(st.st_mtim, fh->snap_mtime) || st.st_size != fh->snap_size;
 	if (changed)
 		snap_take(fs, fh);
-	pthread_mutex_unlock(&fs->fhlock);
 	return changed;
 }
 
