@@ -76,31 +76,67 @@ int store_schema_version(struct store *st, int *version);
 /* ---- journal ---------------------------------------------------------- */
 
 /*
- * Queue an entry; returns at once (no disk I/O) with its seq in *seq_out
- * (may be NULL). The entry becomes visible to readers and durable once the
- * committer has written its batch: use store_journal_wait() for that.
+ * An entry goes through three states:
+ *   queued     store_journal_append() returned: it has a seq (head), and
+ *              store_sandbox_needs_push() counts it; nothing on disk yet.
+ *   committed  the committer wrote its batch to the WAL: readers (foreach,
+ *              count, pending, so pushes and `hermes-fsctl log`) see it and
+ *              a crash of this process (kill -9) no longer loses it.
+ *   synced     the WAL is fdatasync'ed past it: a power loss cannot lose it.
+ * Batches commit without an fsync; the WAL is synced only when someone waits
+ * for durability (once for all such waiters), on store_close(), and by any
+ * write outside the journal (those are synced when their function returns).
+ * After a power loss the journal keeps every synced entry and may lose later
+ * ones (never one without the ones before it); the clean flag (below) makes
+ * the next mount rescan for what they described.
  */
+
+/* Queue an entry; returns at once (no disk I/O) with its seq in *seq_out
+ * (may be NULL). */
 int store_journal_append(struct store *st, const struct store_entry *e,
 			 int64_t *seq_out);
-/* Block until every entry up to and including `seq` is durable (synced to
- * disk). seq <= 0 returns at once. */
+/* Block until every entry up to and including `seq` is synced: what
+ * fsync(2) through the mount needs. seq <= 0 returns at once, a seq past
+ * the head waits for the head. -EIO if the entries cannot be committed, or
+ * if a sync ever failed on this store (a failed fdatasync may drop pages:
+ * no later success can vouch for them). */
 int store_journal_wait(struct store *st, int64_t seq);
-/* Block until everything appended so far is durable. */
+/* Block until everything appended so far is synced. */
 int store_journal_sync(struct store *st);
-/* Last seq assigned (durable or not). O(1), no database access. */
+/* Block until every entry up to `seq` is committed (visible to readers,
+ * safe from a crash of this process), without waiting for any fsync: what
+ * a push, a pull or a log listing needs. */
+int store_journal_wait_committed(struct store *st, int64_t seq);
+/* Block until everything appended so far is committed. */
+int store_journal_flush(struct store *st);
+/* Last seq assigned (queued or not). O(1), no database access. */
 int64_t store_journal_head(struct store *st);
-/* Last seq known durable. O(1). */
+/* Last seq committed (what readers see). O(1). */
+int64_t store_journal_committed(struct store *st);
+/* Last seq known synced (0 until this store's first sync). O(1). */
+int64_t store_journal_synced(struct store *st);
+/* Old name of store_journal_committed() (it meant "written", never more):
+ * kept for the callers that still use it. */
 int64_t store_journal_durable(struct store *st);
+
+/* For tests and benchmarks: what the committer has done since open. */
+struct store_journal_stats {
+	int64_t commits;	/* batches committed (no fsync each) */
+	int64_t syncs;		/* WAL fdatasyncs for durability waiters/close */
+	int64_t committed;	/* as store_journal_committed() */
+	int64_t synced;		/* as store_journal_synced() */
+};
+void store_journal_stats(struct store *st, struct store_journal_stats *out);
 
 /* Called for each entry in seq order; a non-zero return stops the walk and
  * becomes the return value of the foreach. Strings live for the call only. */
 typedef int (*store_entry_fn)(const struct store_entry *e, void *arg);
-/* Entries with seq > since (durable ones only), at most `limit` (0 = all). */
+/* Entries with seq > since (committed ones only), at most `limit` (0 = all). */
 int store_journal_foreach(struct store *st, int64_t since, int64_t limit,
 			  store_entry_fn fn, void *arg);
-/* Number of durable entries with seq > since. */
+/* Number of committed entries with seq > since. */
 int store_journal_count(struct store *st, int64_t since, int64_t *count);
-/* What a push to `sandbox` still has to look at: durable entries with
+/* What a push to `sandbox` still has to look at: committed entries with
  * seq > since, not counting those its own pull wrote (origin = sandbox),
  * which are never sent back to it. */
 int store_journal_pending(struct store *st, int64_t since, int64_t sandbox,
@@ -233,7 +269,11 @@ int store_conflict_resolve(struct store *st, int64_t id);
 /*
  * *was_clean: whether the previous run called store_clean_set(st, true)
  * last. A new store counts as clean. A daemon sets false when it starts
- * serving and true after a clean unmount.
+ * serving and true after a clean unmount. Both are synced before
+ * store_clean_set() returns, and true only after every journal entry is:
+ * so the flag never claims more than the disk holds, and journal entries a
+ * power loss takes always belong to a run marked unclean, whose next mount
+ * rescans the backing tree against the snapshot.
  */
 int store_clean_get(struct store *st, bool *was_clean);
 int store_clean_set(struct store *st, bool clean);

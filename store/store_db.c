@@ -119,9 +119,10 @@ static int db_open(const char *path, sqlite3 **out)
 		goto out;
 	}
 	sqlite3_busy_timeout(db, 10000);
-	/* FULL: in WAL mode each commit fsyncs the WAL, which is what makes a
-	 * journal entry durable against power loss once wait() returns.
-	 * Group commit keeps that to one fsync per batch. */
+	/* FULL: in WAL mode each commit fsyncs the WAL, so every write outside
+	 * the journal is durable when its function returns. Journal rounds
+	 * run at NORMAL and sync only for a durability waiter: see
+	 * store_journal.c. */
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=FULL;"
 	    "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK)
@@ -286,7 +287,8 @@ int store_clean_set(struct store *st, bool clean)
 {
 	int r;
 
-	/* The flag must not claim "clean" before every entry is on disk. */
+	/* The flag must not claim "clean" before every entry is on disk; the
+	 * meta write itself is a FULL commit (synced), "unclean" included. */
 	if (clean && (r = store_journal_sync(st)) < 0)
 		return r;
 	return store_meta_set(st, "clean", clean ? "1" : "0");

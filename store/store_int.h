@@ -23,12 +23,17 @@ struct store {
 
 	pthread_mutex_t qlock;	/* guards everything below */
 	pthread_cond_t qcond;	/* committer: queue non-empty or stopping */
-	pthread_cond_t dcond;	/* waiters: durable advanced or error */
+	pthread_cond_t dcond;	/* waiters: committed/synced advanced or error */
 	struct store_qent *q;	/* qlock: entries not yet written */
 	size_t qlen, qcap;	/* qlock */
 	int64_t head;		/* qlock for writes; atomic reads */
-	int64_t durable;	/* qlock for writes; atomic reads */
+	int64_t committed;	/* qlock for writes; atomic reads: in the WAL */
+	int64_t synced;		/* qlock for writes; atomic reads: fsync'ed */
+	int64_t sync_want;	/* qlock: highest seq a durability waiter wants */
+	int64_t n_commits;	/* qlock: journal batches committed */
+	int64_t n_syncs;	/* qlock: WAL syncs done for durability waiters */
 	int commit_err;		/* qlock: last batch failure, 0 once one succeeds */
+	int sync_err;		/* qlock: first WAL sync failure; sticky */
 	bool stopping;		/* qlock */
 	bool committer_running;
 	pthread_t committer;

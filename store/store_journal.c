@@ -3,8 +3,18 @@
  *
  * Appenders (FUSE threads) only queue: they never touch SQLite, so a write(2)
  * through the mount never waits on disk. One committer thread drains the
- * whole queue into a single transaction per round, so N concurrent appends
- * cost one fsync, and fsync(2) callers wait for their seq only.
+ * whole queue into a single transaction per round.
+ *
+ * Committed is not synced. A round commits at synchronous=NORMAL: the WAL
+ * frames reach the OS (a crash of this process loses nothing, readers see
+ * the entries) but nothing is fsync'ed. Only when a durability waiter
+ * (fsync(2) through the mount, a clean unmount) wants a committed seq does
+ * the committer fdatasync the WAL, once for every waiter of that round.
+ * One sync covers every frame written before it, and SQLite's WAL
+ * recovery keeps a prefix of the commits (each frame's checksum chains
+ * over all earlier ones), so after a power loss the journal holds every
+ * synced entry, every write outside the journal (those stay FULL: see
+ * batch_write) and possibly some later entries — never a gap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -84,6 +94,12 @@ int store_journal_append(struct store *st, const struct store_entry *e,
 	return 0;
 }
 
+/* Journal rounds only skip the fsync: every other write (ledger + cursor
+ * after a push, the clean flag, sandboxes, the snapshot) keeps
+ * synchronous=FULL, so its callers keep "committed = durable", and such a
+ * commit also syncs every journal frame before it. The setting cannot
+ * change inside a transaction, hence outside BEGIN..COMMIT, under the lock
+ * every other writer takes too. */
 static int batch_write(struct store *st, struct store_qent *b, size_t n)
 {
 	sqlite3_stmt *ins = NULL, *meta = NULL;
@@ -91,8 +107,11 @@ static int batch_write(struct store *st, struct store_qent *b, size_t n)
 	size_t i;
 
 	store_lock(st);
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+	    NULL) != SQLITE_OK)
 		goto out_unlock;
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto out_full;
 	if (store_prepare(st, "INSERT INTO journal(seq,op,path,path2,mode,"
 	    "time_ns,origin) VALUES(?,?,?,?,?,?,?)", &ins) < 0 ||
 	    store_prepare(st, "INSERT OR REPLACE INTO meta VALUES('head',?)",
@@ -125,7 +144,32 @@ static int batch_write(struct store *st, struct store_qent *b, size_t n)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(meta);
+ out_full:
+	/* Setting a pager flag outside a transaction does not fail; and the
+	 * batch is committed, so it must not be requeued whatever this says. */
+	sqlite3_exec(st->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
  out_unlock:
+	store_unlock(st);
+	return r;
+}
+
+/*
+ * fdatasync the WAL through SQLite's own handle for it (the pager's journal
+ * file is the WAL in WAL mode), with the flags SQLite itself uses when a
+ * FULL commit syncs the WAL: the VFS also syncs the directory after the
+ * WAL was created. Cheaper than a dummy FULL transaction (no frame to
+ * write) and works when there is nothing left to commit.
+ */
+static int wal_sync(struct store *st)
+{
+	sqlite3_file *f = NULL;
+	int r = -EIO;
+
+	store_lock(st);
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+	    &f) == SQLITE_OK && f && f->pMethods &&
+	    f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) == SQLITE_OK)
+		r = 0;
 	store_unlock(st);
 	return r;
 }
@@ -148,7 +192,7 @@ static void batch_requeue(struct store *st, struct store_qent *b, size_t n)
 }
 
 /* Tests: HERMES_FAULT_COMMIT_DELAY_MS=N holds every batch N ms before it
- * is written (queued entries stay not durable that long). */
+ * is written (queued entries stay uncommitted that long). */
 static void commit_delay(void)
 {
 	const char *s = getenv("HERMES_FAULT_COMMIT_DELAY_MS");
@@ -158,31 +202,84 @@ static void commit_delay(void)
 					      (atoi(s) % 1000) * 1000000L }, NULL);
 }
 
+/* qlock held. A sync is due once the highest seq a waiter wants is
+ * committed (if it is still queued, the next round commits it first and
+ * one sync serves both). */
+static bool sync_due(const struct store *st)
+{
+	return st->sync_err == 0 && st->sync_want > st->synced &&
+	    st->sync_want <= st->committed;
+}
+
+/* qlock held; drops it around the write. false: the batch failed. */
+static bool commit_round(struct store *st)
+{
+	struct store_qent *b = st->q;
+	size_t n = st->qlen, i;
+	int r;
+
+	st->q = NULL;
+	st->qlen = st->qcap = 0;
+	pthread_mutex_unlock(&st->qlock);
+	commit_delay();
+	r = batch_write(st, b, n);
+	pthread_mutex_lock(&st->qlock);
+	st->commit_err = r;
+	if (r < 0) {
+		batch_requeue(st, b, n);
+		pthread_cond_broadcast(&st->dcond);
+		return false;
+	}
+	st->n_commits++;
+	__atomic_store_n(&st->committed, b[n - 1].e.seq, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&st->dcond);
+	for (i = 0; i < n; i++)
+		qent_release(&b[i]);
+	free(b);
+	return true;
+}
+
+/* qlock held; drops it around the sync. A failed fdatasync may have
+ * dropped the dirty pages it could not write (a later one then succeeds
+ * without them), so the error sticks: no durability is promised again on
+ * this store, and the clean flag is never set, so the next mount rescans. */
+static void sync_round(struct store *st)
+{
+	int64_t upto = st->committed;	/* every frame up to it is written */
+	int r;
+
+	pthread_mutex_unlock(&st->qlock);
+	r = wal_sync(st);
+	pthread_mutex_lock(&st->qlock);
+	if (r < 0) {
+		st->sync_err = r;
+	} else {
+		st->n_syncs++;
+		if (upto > st->synced)
+			__atomic_store_n(&st->synced, upto, __ATOMIC_RELEASE);
+	}
+	pthread_cond_broadcast(&st->dcond);
+}
+
 static void *committer_main(void *arg)
 {
 	struct store *st = arg;
-	struct store_qent *b;
-	size_t n, i;
-	int r;
 
 	pthread_mutex_lock(&st->qlock);
 	for (;;) {
-		while (st->qlen == 0 && !st->stopping)
+		while (st->qlen == 0 && !sync_due(st) && !st->stopping)
 			pthread_cond_wait(&st->qcond, &st->qlock);
-		if (st->qlen == 0)
-			break;
-		b = st->q;
-		n = st->qlen;
-		st->q = NULL;
-		st->qlen = st->qcap = 0;
-		pthread_mutex_unlock(&st->qlock);
-		commit_delay();
-		r = batch_write(st, b, n);
-		pthread_mutex_lock(&st->qlock);
-		st->commit_err = r;
-		if (r < 0) {
-			batch_requeue(st, b, n);
-			pthread_cond_broadcast(&st->dcond);
+		/* Closing leaves everything committed synced, as when every
+		 * round was a FULL commit (SQLite's own checkpoint at close
+		 * does not when another connection has the file open). */
+		if (st->stopping && st->sync_want < st->committed)
+			st->sync_want = st->committed;
+		if (st->qlen > 0 && !commit_round(st)) {
+			/* Waiters on entries already committed still get
+			 * their sync; the others get commit_err. */
+			if (st->sync_err == 0 && st->sync_want > st->synced &&
+			    st->committed > st->synced)
+				sync_round(st);
 			if (st->stopping)
 				break;	/* give up: entries stay unwritten */
 			pthread_mutex_unlock(&st->qlock);
@@ -190,11 +287,10 @@ static void *committer_main(void *arg)
 			pthread_mutex_lock(&st->qlock);
 			continue;
 		}
-		__atomic_store_n(&st->durable, b[n - 1].e.seq, __ATOMIC_RELEASE);
-		pthread_cond_broadcast(&st->dcond);
-		for (i = 0; i < n; i++)
-			qent_release(&b[i]);
-		free(b);
+		if (sync_due(st))
+			sync_round(st);
+		else if (st->stopping && st->qlen == 0)
+			break;
 	}
 	pthread_mutex_unlock(&st->qlock);
 	return NULL;
@@ -229,7 +325,11 @@ int store_journal_start(struct store *st)
 	pthread_cond_init(&st->dcond, NULL);
 	if ((r = head_load(st, &st->head)) < 0)
 		return r;
-	st->durable = st->head;
+	/* A previous run killed before its sync may have left frames that are
+	 * in the page cache only: nothing counts as synced before our first
+	 * sync (or a FULL commit, e.g. the clean flag, which syncs them). */
+	st->committed = st->head;
+	st->synced = 0;
 	if (pthread_create(&st->committer, NULL, committer_main, st) != 0)
 		return -EAGAIN;
 	st->committer_running = true;
@@ -258,15 +358,28 @@ void store_journal_stop(struct store *st)
 	pthread_mutex_destroy(&st->qlock);
 }
 
-int store_journal_wait(struct store *st, int64_t seq)
+/* Everything up to `seq`, clamped to the head (a seq never assigned would
+ * never come), committed or also synced. */
+static int journal_wait(struct store *st, int64_t seq, bool durable)
 {
+	int64_t *upto = durable ? &st->synced : &st->committed;
 	int r = 0;
 
+	if (seq > store_journal_head(st))
+		seq = store_journal_head(st);
 	pthread_mutex_lock(&st->qlock);
-	while (st->durable < seq) {
-		if (st->commit_err < 0) {
+	while (*upto < seq) {
+		if (st->commit_err < 0 && st->committed < seq) {
 			r = st->commit_err;
 			break;
+		}
+		if (durable && st->sync_err < 0) {
+			r = st->sync_err;
+			break;
+		}
+		if (durable && st->sync_want < seq) {
+			st->sync_want = seq;
+			pthread_cond_signal(&st->qcond);	/* may be idle */
 		}
 		pthread_cond_wait(&st->dcond, &st->qlock);
 	}
@@ -274,9 +387,24 @@ int store_journal_wait(struct store *st, int64_t seq)
 	return r;
 }
 
+int store_journal_wait(struct store *st, int64_t seq)
+{
+	return journal_wait(st, seq, true);
+}
+
 int store_journal_sync(struct store *st)
 {
-	return store_journal_wait(st, store_journal_head(st));
+	return journal_wait(st, store_journal_head(st), true);
+}
+
+int store_journal_wait_committed(struct store *st, int64_t seq)
+{
+	return journal_wait(st, seq, false);
+}
+
+int store_journal_flush(struct store *st)
+{
+	return journal_wait(st, store_journal_head(st), false);
 }
 
 int64_t store_journal_head(struct store *st)
@@ -284,7 +412,27 @@ int64_t store_journal_head(struct store *st)
 	return __atomic_load_n(&st->head, __ATOMIC_ACQUIRE);
 }
 
+int64_t store_journal_committed(struct store *st)
+{
+	return __atomic_load_n(&st->committed, __ATOMIC_ACQUIRE);
+}
+
+int64_t store_journal_synced(struct store *st)
+{
+	return __atomic_load_n(&st->synced, __ATOMIC_ACQUIRE);
+}
+
 int64_t store_journal_durable(struct store *st)
 {
-	return __atomic_load_n(&st->durable, __ATOMIC_ACQUIRE);
+	return store_journal_committed(st);
+}
+
+void store_journal_stats(struct store *st, struct store_journal_stats *out)
+{
+	pthread_mutex_lock(&st->qlock);
+	out->commits = st->n_commits;
+	out->syncs = st->n_syncs;
+	pthread_mutex_unlock(&st->qlock);
+	out->committed = store_journal_committed(st);
+	out->synced = store_journal_synced(st);
 }

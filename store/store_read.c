@@ -73,7 +73,7 @@ int store_journal_foreach(struct store *st, int64_t since, int64_t limit,
 			  store_entry_fn fn, void *arg)
 {
 	struct chunk *c;
-	int64_t done = 0, max_seq = store_journal_durable(st);
+	int64_t done = 0, max_seq = store_journal_committed(st);
 	size_t i;
 	int r = 0;
 
@@ -158,14 +158,14 @@ static int exec_int64(struct store *st, const char *sql, int nparams,
 int store_journal_count(struct store *st, int64_t since, int64_t *count)
 {
 	return query_int64(st, "SELECT count(*) FROM journal WHERE seq>? AND"
-	    " seq<=?", 2, since, store_journal_durable(st), 0, count);
+	    " seq<=?", 2, since, store_journal_committed(st), 0, count);
 }
 
 int store_journal_pending(struct store *st, int64_t since, int64_t sandbox,
 			  int64_t *count)
 {
 	return query_int64(st, "SELECT count(*) FROM journal WHERE seq>? AND"
-	    " seq<=? AND origin<>?", 3, since, store_journal_durable(st), sandbox,
+	    " seq<=? AND origin<>?", 3, since, store_journal_committed(st), sandbox,
 	    count);
 }
 

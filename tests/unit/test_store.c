@@ -12,10 +12,174 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store/store.h"
+
+/*
+ * A VFS over the real one that watches the WAL and the database file:
+ * ground truth for "synced" (written bytes followed by an fdatasync that
+ * SQLite or the store issued), independent of the store's own counters.
+ */
+struct wfile {
+	sqlite3_file base;
+	sqlite3_file *real;	/* the real VFS's file, right after this */
+	int kind;		/* 1 WAL, 2 main database, 0 other */
+};
+
+static sqlite3_vfs *g_real, g_vfs;
+static sqlite3_io_methods g_io;
+static int g_wal_syncs;		/* atomic: WAL syncs since start */
+static bool g_dirty[3];		/* atomic: written since last synced */
+static int64_t g_wal_synced_size;	/* WAL size at its last sync */
+
+#define W(f) ((struct wfile *)(f))
+#define R(f) (W(f)->real)
+
+static int w_close(sqlite3_file *f)
+{
+	return R(f)->pMethods->xClose(R(f));
+}
+
+static int w_read(sqlite3_file *f, void *b, int n, sqlite3_int64 off)
+{
+	return R(f)->pMethods->xRead(R(f), b, n, off);
+}
+
+static int w_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
+{
+	__atomic_store_n(&g_dirty[W(f)->kind], true, __ATOMIC_SEQ_CST);
+	return R(f)->pMethods->xWrite(R(f), b, n, off);
+}
+
+static int w_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return R(f)->pMethods->xTruncate(R(f), size);
+}
+
+static int w_sync(sqlite3_file *f, int flags)
+{
+	sqlite3_int64 size = 0;
+	int r = R(f)->pMethods->xSync(R(f), flags);
+
+	if (r != SQLITE_OK)
+		return r;
+	__atomic_store_n(&g_dirty[W(f)->kind], false, __ATOMIC_SEQ_CST);
+	if (W(f)->kind == 1) {
+		R(f)->pMethods->xFileSize(R(f), &size);
+		__atomic_store_n(&g_wal_synced_size, size, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&g_wal_syncs, 1, __ATOMIC_SEQ_CST);
+	}
+	return r;
+}
+
+static int w_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return R(f)->pMethods->xFileSize(R(f), size);
+}
+
+static int w_lock(sqlite3_file *f, int l)
+{
+	return R(f)->pMethods->xLock(R(f), l);
+}
+
+static int w_unlock(sqlite3_file *f, int l)
+{
+	return R(f)->pMethods->xUnlock(R(f), l);
+}
+
+static int w_reserved(sqlite3_file *f, int *out)
+{
+	return R(f)->pMethods->xCheckReservedLock(R(f), out);
+}
+
+static int w_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return R(f)->pMethods->xFileControl(R(f), op, arg);
+}
+
+static int w_sector(sqlite3_file *f)
+{
+	return R(f)->pMethods->xSectorSize(R(f));
+}
+
+static int w_devchar(sqlite3_file *f)
+{
+	return R(f)->pMethods->xDeviceCharacteristics(R(f));
+}
+
+static int w_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
+{
+	return R(f)->pMethods->xShmMap(R(f), pg, sz, ext, p);
+}
+
+static int w_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return R(f)->pMethods->xShmLock(R(f), off, n, flags);
+}
+
+static void w_shm_barrier(sqlite3_file *f)
+{
+	R(f)->pMethods->xShmBarrier(R(f));
+}
+
+static int w_shm_unmap(sqlite3_file *f, int del)
+{
+	return R(f)->pMethods->xShmUnmap(R(f), del);
+}
+
+static int w_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+	return R(f)->pMethods->xFetch(R(f), off, n, p);
+}
+
+static int w_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return R(f)->pMethods->xUnfetch(R(f), off, p);
+}
+
+static int w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
+		  int flags, int *oflags)
+{
+	struct wfile *w = W(f);
+	int r;
+
+	(void)vfs;
+	w->real = (sqlite3_file *)(w + 1);
+	w->real->pMethods = NULL;
+	w->kind = flags & SQLITE_OPEN_WAL ? 1 : flags & SQLITE_OPEN_MAIN_DB ? 2 : 0;
+	r = g_real->xOpen(g_real, name, w->real, flags, oflags);
+	f->pMethods = w->real->pMethods ? &g_io : NULL;
+	return r;
+}
+
+static void watch_vfs_install(void)
+{
+	g_io = (sqlite3_io_methods){ 3, w_close, w_read, w_write, w_truncate,
+		w_sync, w_size, w_lock, w_unlock, w_reserved, w_fcntl, w_sector,
+		w_devchar, w_shm_map, w_shm_lock, w_shm_barrier, w_shm_unmap,
+		w_fetch, w_unfetch };
+	g_real = sqlite3_vfs_find(NULL);
+	g_vfs = *g_real;
+	g_vfs.zName = "watch";
+	g_vfs.pNext = NULL;
+	g_vfs.szOsFile = (int)sizeof(struct wfile) + g_real->szOsFile;
+	g_vfs.xOpen = w_open;
+	sqlite3_vfs_register(&g_vfs, 1);
+}
+
+static int wal_syncs(void)
+{
+	return __atomic_load_n(&g_wal_syncs, __ATOMIC_SEQ_CST);
+}
+
+static bool wal_dirty(void)
+{
+	return __atomic_load_n(&g_dirty[1], __ATOMIC_SEQ_CST);
+}
 
 struct fx {
 	char dir[64];
@@ -117,6 +281,8 @@ static void test_journal_append_read(void **state)
 	append(f->st, STORE_OP_UNLINK, "d/f", NULL);
 	assert_int_equal(store_journal_head(f->st), 3);
 	assert_int_equal(store_journal_sync(f->st), 0);
+	assert_int_equal(store_journal_committed(f->st), 3);
+	assert_int_equal(store_journal_synced(f->st), 3);
 	assert_int_equal(store_journal_durable(f->st), 3);
 	assert_int_equal(store_journal_foreach(f->st, 0, 0, collect_fn, &c), 0);
 	assert_int_equal(c.n, 3);
@@ -605,6 +771,257 @@ static void test_conflicts(void **state)
 	store_conflict_list_free(list, n);
 }
 
+/* ---- committed vs synced ---------------------------------------------- */
+
+/* Commits reach the WAL unsynced; a durability wait returns only once the
+ * WAL holds no byte written since its last fdatasync. */
+static void test_wait_syncs_wal(void **state)
+{
+	struct fx *f = *state;
+	struct store_journal_stats s;
+	int64_t seq = 0;
+	int i, w0;
+
+	for (i = 0; i < 10; i++)
+		seq = append(f->st, STORE_OP_WRITE, "a", NULL);
+	assert_int_equal(store_journal_flush(f->st), 0);
+	assert_int_equal(store_journal_committed(f->st), seq);
+	assert_true(store_journal_synced(f->st) < seq);
+	assert_true(wal_dirty());		/* committed without a sync */
+	w0 = wal_syncs();
+	seq = append(f->st, STORE_OP_WRITE, "b", NULL);
+	assert_int_equal(store_journal_wait(f->st, seq), 0);
+	assert_false(wal_dirty());
+	assert_true(wal_syncs() > w0);
+	assert_true(store_journal_synced(f->st) >= seq);
+	store_journal_stats(f->st, &s);
+	assert_int_equal(s.syncs, 1);
+	assert_int_equal(s.synced, seq);
+	assert_int_equal(s.committed, seq);
+}
+
+struct waitarg {
+	struct store *st;
+	int64_t seq;
+	int r;
+};
+
+static void *wait_main(void *arg)
+{
+	struct waitarg *w = arg;
+
+	w->r = store_journal_wait(w->st, w->seq);
+	return NULL;
+}
+
+/* store_journal_wait() in a thread; fails instead of hanging the suite. */
+static int wait_bounded(struct store *st, int64_t seq)
+{
+	struct waitarg w = { st, seq, -1 };
+	struct timespec ts;
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, wait_main, &w), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20;
+	assert_int_equal(pthread_timedjoin_np(t, NULL, &ts), 0);
+	return w.r;
+}
+
+/* 3,000 batches without a durability waiter: no sync of the store's own,
+ * and the only WAL syncs are SQLite's checkpoints (about one per 1000
+ * frames), not one per batch. */
+static void test_no_sync_per_batch(void **state)
+{
+	struct fx *f = *state;
+	struct store_journal_stats s0, s1;
+	int64_t seq;
+	int i, w0;
+
+	store_journal_stats(f->st, &s0);
+	w0 = wal_syncs();
+	for (i = 0; i < 3000; i++) {
+		seq = append(f->st, STORE_OP_CREATE, "f", NULL);
+		assert_int_equal(store_journal_wait_committed(f->st, seq), 0);
+		assert_true(store_journal_committed(f->st) >= seq);
+	}
+	store_journal_stats(f->st, &s1);
+	assert_int_equal(s1.commits - s0.commits, 3000);
+	assert_int_equal(s1.syncs, s0.syncs);
+	assert_true(wal_syncs() - w0 < 3000 / 100);
+	assert_int_equal(wait_bounded(f->st, seq), 0);
+	store_journal_stats(f->st, &s1);
+	assert_int_equal(s1.syncs - s0.syncs, 1);
+	assert_int_equal(s1.synced, 3000);
+	assert_false(wal_dirty());
+}
+
+/* Nothing queued, the entries committed but not synced: the committer
+ * still syncs for the waiter. A seq past the head waits for the head. */
+static void test_wait_committed_seq(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		append(f->st, STORE_OP_WRITE, "a", NULL);
+	assert_int_equal(store_journal_flush(f->st), 0);
+	assert_true(store_journal_synced(f->st) < 5);
+	assert_int_equal(wait_bounded(f->st, 3), 0);
+	assert_int_equal(store_journal_synced(f->st), 5);
+	assert_false(wal_dirty());
+	assert_int_equal(wait_bounded(f->st, 5), 0);	/* already synced */
+	append(f->st, STORE_OP_WRITE, "b", NULL);
+	assert_int_equal(wait_bounded(f->st, 1000), 0);
+	assert_int_equal(store_journal_synced(f->st), 6);
+	assert_false(wal_dirty());
+}
+
+#define WTHREADS 6
+#define WPER 1500
+
+struct wstat {
+	struct store *st;
+	int id;
+	int durable_waits;
+	bool ok;
+};
+
+/* Odd threads wait for durability every 50 entries, even ones for
+ * visibility every 7: each check is made right after its wait. */
+static void *waiter_appender(void *arg)
+{
+	struct wstat *w = arg;
+	struct store_entry e = { .op = STORE_OP_WRITE, .path = "w" };
+	int64_t seq;
+	int i;
+
+	w->ok = true;
+	for (i = 1; i <= WPER && w->ok; i++) {
+		if (store_journal_append(w->st, &e, &seq) != 0)
+			w->ok = false;
+		else if (w->id % 2 && i % 50 == 0) {
+			w->durable_waits++;
+			w->ok = store_journal_wait(w->st, seq) == 0 &&
+			    store_journal_synced(w->st) >= seq &&
+			    store_journal_committed(w->st) >= seq;
+		} else if (w->id % 2 == 0 && i % 7 == 0) {
+			w->ok = store_journal_wait_committed(w->st, seq) == 0 &&
+			    store_journal_committed(w->st) >= seq;
+		}
+	}
+	return NULL;
+}
+
+static void test_waiters_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct wstat w[WTHREADS];
+	struct seqcheck c = { 0, 0, true };
+	struct store_journal_stats s;
+	pthread_t t[WTHREADS];
+	int i, durable_waits = 0;
+
+	for (i = 0; i < WTHREADS; i++) {
+		w[i] = (struct wstat){ .st = f->st, .id = i };
+		assert_int_equal(pthread_create(&t[i], NULL, waiter_appender,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < WTHREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_true(w[i].ok);
+		durable_waits += w[i].durable_waits;
+	}
+	assert_int_equal(durable_waits, WTHREADS / 2 * WPER / 50);
+	store_journal_stats(f->st, &s);
+	assert_true(s.syncs >= 1);
+	assert_true(s.syncs <= durable_waits);	/* shared, never per batch */
+	assert_int_equal(store_journal_flush(f->st), 0);
+	assert_int_equal(store_journal_foreach(f->st, 0, 0, seqcheck_fn, &c), 0);
+	assert_true(c.ok);
+	assert_int_equal(c.n, WTHREADS * WPER);
+}
+
+static void copy_file(const char *from, const char *to, int64_t len)
+{
+	char buf[65536];
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while (len != 0 && (n = fread(buf, 1, len > 0 && len < (int64_t)sizeof(buf)
+	    ? (size_t)len : sizeof(buf), in)) > 0) {
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+		if (len > 0)
+			len -= (int64_t)n;
+	}
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* What a power loss now would leave: the database file and the WAL up to
+ * its last sync (nothing here checkpoints: a few dozen frames). */
+static struct store *power_loss_copy(struct fx *f, const char *name)
+{
+	char db[128], wal[160], from[160];
+	struct store *st = NULL;
+
+	snprintf(db, sizeof(db), "%s/%s", f->dir, name);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(from, sizeof(from), "%s-wal", f->path);
+	copy_file(f->path, db, -1);
+	copy_file(from, wal, __atomic_load_n(&g_wal_synced_size, __ATOMIC_SEQ_CST));
+	assert_int_equal(store_open(db, &st), 0);
+	return st;
+}
+
+/* The unclean flag is synced before any entry it covers, waited entries
+ * survive, unsynced ones may go; "clean" only once everything is synced;
+ * a clean close leaves nothing unsynced. */
+static void test_power_loss(void **state)
+{
+	struct fx *f = *state;
+	struct store *pl;
+	bool clean = true;
+	int i;
+
+	assert_int_equal(store_clean_set(f->st, false), 0);
+	for (i = 0; i < 20; i++)
+		append(f->st, STORE_OP_WRITE, "synced", NULL);
+	assert_int_equal(store_journal_wait(f->st, 20), 0);
+	for (i = 0; i < 30; i++) {
+		append(f->st, STORE_OP_WRITE, "lost", NULL);
+		assert_int_equal(store_journal_wait_committed(f->st, 21 + i), 0);
+	}
+	assert_true(wal_dirty());
+	pl = power_loss_copy(f, "pl1.db");
+	assert_int_equal(store_journal_head(pl), 20);
+	assert_int_equal(store_clean_get(pl, &clean), 0);
+	assert_false(clean);			/* the next mount rescans */
+	store_close(pl);
+
+	assert_int_equal(store_clean_set(f->st, true), 0);
+	pl = power_loss_copy(f, "pl2.db");
+	assert_int_equal(store_journal_head(pl), 50);
+	assert_int_equal(store_clean_get(pl, &clean), 0);
+	assert_true(clean);
+	store_close(pl);
+
+	/* Another connection keeps SQLite from checkpointing at close: the
+	 * store syncs the WAL itself. */
+	assert_int_equal(store_open(f->path, &pl), 0);
+	append(f->st, STORE_OP_WRITE, "at close", NULL);
+	assert_int_equal(store_journal_flush(f->st), 0);
+	assert_true(wal_dirty());
+	store_close(f->st);
+	f->st = NULL;
+	assert_false(wal_dirty());
+	store_close(pl);
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	assert_int_equal(store_journal_head(f->st), 51);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,7 +1040,13 @@ int main(void)
 		T(test_clean_flag_and_meta),
 		T(test_snapshot),
 		T(test_conflicts),
+		T(test_wait_syncs_wal),
+		T(test_no_sync_per_batch),
+		T(test_wait_committed_seq),
+		T(test_waiters_concurrent),
+		T(test_power_loss),
 	};
 
+	watch_vfs_install();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
