@@ -16,6 +16,15 @@
 # or throughput ratios where noted. BENCH_FS_SIZE_MB overrides the 1 GiB;
 # BENCH_FS_ONLY="write read rand meta tar rt req" runs only those
 # workloads; BENCH_FS_MOUNT_OPTS="-o ..." adds options to every mount.
+#
+# As root, both sides (and the stores) live on a fresh ext4 file system
+# (default mkfs options, so with a journal) in a loop device with direct
+# I/O to its image. This VM's own disk is ext4 without a journal, where a
+# new inode skips every inode deleted in the last 60-300 s (ext4 ialloc.c,
+# recently_deleted): whichever side ran right after another side's 10,000
+# deletes paid for them, so the ratio measured the run order (native
+# create+stat+delete ranged 0.3-2.4 s). BENCH_FS_NATIVE_FS=1 runs on
+# BENCH_DIR's own file system instead.
 set -u
 ONLY_WL=${BENCH_FS_ONLY:-write read rand meta tar rt req}
 want() { [[ " $ONLY_WL " == *" $1 "* ]]; }
@@ -26,13 +35,33 @@ SIZE_MB=${BENCH_FS_SIZE_MB:-1024}
 REPEAT=${BENCH_FS_REPEAT:-3}
 T=$(mktemp -d "${BENCH_DIR:-/tmp}/hermes-bench-fs.XXXXXX")
 PIDS=()
+DATA=$T		# where the trees and stores live
+LOOP=
 cleanup() {
-    for m in "$T"/mnt*; do fusermount3 -u -z "$m" 2>/dev/null; done
+    for m in "$DATA"/mnt*; do fusermount3 -u -z "$m" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    if [ -n "$LOOP" ]; then
+        umount "$T/fs" 2>/dev/null || umount -l "$T/fs"
+        losetup -d "$LOOP"
+    fi
     rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+FSDESC=$(df -P "$T" | awk 'NR==2 {print $1}')
+if [ "$(id -u)" = 0 ] && [ -z "${BENCH_FS_NATIVE_FS:-}" ] &&
+   command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then
+    truncate -s $((SIZE_MB * 3 + 2048))M "$T/fs.img"
+    if mkfs.ext4 -q -F "$T/fs.img" &&
+       LOOP=$(losetup -f --show --direct-io=on "$T/fs.img") &&
+       mkdir -p "$T/fs" && mount "$LOOP" "$T/fs"; then
+        DATA=$T/fs
+        FSDESC="a fresh ext4 ($LOOP, on $FSDESC)"
+    else
+        [ -n "$LOOP" ] && losetup -d "$LOOP"
+        LOOP=
+    fi
+fi
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 
 mounted() { awk -v mp="$1" '$5 == mp' /proc/self/mountinfo | grep -q fuse.hermesfs; }
@@ -42,7 +71,7 @@ mount_fs() { # BACKING MNT [args]
     # shellcheck disable=SC2086
     set -- "$@" ${BENCH_FS_MOUNT_OPTS:-}
     mkdir -p "$b" "$m"
-    "$HERMESFS" -f --state "$T/state.$(basename "$m")" "$@" "$b" "$m" 2>>"$T/daemon.log" &
+    "$HERMESFS" -f --state "$DATA/state.$(basename "$m")" "$@" "$b" "$m" 2>>"$T/daemon.log" &
     PIDS+=($!)
     for _ in $(seq 200); do mounted "$m" && break; sleep 0.05; done
     mounted "$m" && stat "$m" >/dev/null || { cat "$T/daemon.log"; echo "mount failed"; exit 1; }
@@ -125,12 +154,12 @@ untar_tar() { # DIR -> seconds for extract + tar (read back)
     rm -rf "$1/tree"
 }
 
-NATIVE=$T/native
-MNT=$T/mnt
-MNT_NJ=$T/mnt-nj
+NATIVE=$DATA/native
+MNT=$DATA/mnt
+MNT_NJ=$DATA/mnt-nj
 mkdir -p "$NATIVE"
-mount_fs "$T/backing" "$MNT"
-mount_fs "$T/backing-nj" "$MNT_NJ" --no-journal
+mount_fs "$DATA/backing" "$MNT"
+mount_fs "$DATA/backing-nj" "$MNT_NJ" --no-journal
 { want tar || want req; } && make_tarball
 
 # run FN DIR...: REPEAT rounds over the dirs, order rotated each round;
@@ -155,7 +184,7 @@ run() {
     done
 }
 
-echo "hermesfs vs native directory on $(df -P "$T" | awk 'NR==2 {print $1}')" \
+echo "hermesfs vs native directory on $FSDESC" \
      "(same run, median of $REPEAT interleaved rounds)"
 printf '%-34s %12s %12s %8s\n' workload native mount ratio
 report() { # NAME NATIVE MOUNT UNIT (time: ratio = mount/native)
@@ -198,18 +227,22 @@ fi
 if want req; then
     # FUSE requests per file, counted on a debug mount: independent of the
     # machine's load, unlike the times above.
-    dbg=$T/mnt-dbg
-    mkdir -p "$T/backing-dbg" "$dbg"
+    dbg=$DATA/mnt-dbg
+    mkdir -p "$DATA/backing-dbg" "$dbg"
     # shellcheck disable=SC2086
-    "$HERMESFS" -f --state "$T/state.dbg" -o debug ${BENCH_FS_MOUNT_OPTS:-} \
-        "$T/backing-dbg" "$dbg" 2>"$T/debug.log" &
+    "$HERMESFS" -f --state "$DATA/state.dbg" -o debug ${BENCH_FS_MOUNT_OPTS:-} \
+        "$DATA/backing-dbg" "$dbg" 2>"$T/debug.log" &
     PIDS+=($!)
     for _ in $(seq 200); do mounted "$dbg" && break; sleep 0.05; done
     stat "$dbg" >/dev/null || { echo "debug mount failed"; exit 1; }
-    nreq() { grep -c 'opcode:' "$T/debug.log"; }
-    n0=$(nreq); meta "$dbg" 1000 >/dev/null; n1=$(nreq)
+    nreq() { grep -ac 'opcode:' "$T/debug.log"; }
+    n0=$(nreq); meta "$dbg" 1000 >/dev/null; sleep 0.5; n1=$(nreq)
     printf '%-34s %10s\n' "requests per file: create+stat+delete" \
         "$("$PYTHON" -c "print('%.1f' % (($n1 - $n0) / 1000))")"
+    # Which ones (per file), to see what is left to save.
+    grep -ao "opcode: [A-Z_]*" "$T/debug.log" | tail -n $((n1 - n0)) |
+        sort | uniq -c | sort -rn |
+        awk '$1 >= 5 { printf "%s %.2f %s", (n++ ? "," : "  "), $1 / 1000, $3 } END { print "" }'
     if [ -f "$T/tree.tar" ]; then
         n0=$(nreq)
         mkdir "$dbg/tree"
