@@ -161,7 +161,7 @@ int daemon_cmd_log(struct daemon *d, struct ctl_req *req)
 	/* Show what is durable and queued alike: a log right after a write
 	 * should list it. */
 	fs_settle_open(d->fs);
-	store_journal_sync(d->st);
+	store_journal_flush(d->st);
 	if (c.json)
 		dprintf(req->out, "[");
 	r = store_journal_foreach(d->st, since, 0, log_one, &c);

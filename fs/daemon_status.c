@@ -511,7 +511,7 @@ int daemon_cmd_status(struct daemon *d, struct ctl_req *req)
 
 	/* pending counts what open files hold and what was just closed */
 	if ((seq = fs_settle_open(d->fs)) > 0)
-		store_journal_wait(d->st, seq);
+		store_journal_wait_committed(d->st, seq);
 	if ((r = sync_engine_status(d->eng, &v, &n)) < 0) {
 		dprintf(req->err, "hermes-fsctl: cannot read the store: %s\n",
 		    strerror(-r));

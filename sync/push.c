@@ -210,13 +210,14 @@ static int attempt(struct store *st, int64_t sb, struct transport *t,
 	bool uncertain = is_uncertain(st, sb), started = false;
 	int r;
 
-	/* The planner reads durable entries only, while "push if needed"
+	/* The planner reads committed entries only, while "push if needed"
 	 * counts queued ones: a write made just before a command must be in
-	 * this push, so wait until everything appended so far is on disk. */
-	r = store_journal_sync(st);
+	 * this push, so wait until everything appended so far is committed
+	 * (visible; no fsync needed for that). */
+	r = store_journal_flush(st);
 	if (r < 0) {
 		snprintf(stats->error, sizeof(stats->error),
-			 "journal not durable: %s", strerror(-r));
+			 "journal not committed: %s", strerror(-r));
 		return r;
 	}
 	r = push_plan_build(st, sb, root_fd, cfg, uncertain, &p);
