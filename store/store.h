@@ -79,9 +79,11 @@ int store_schema_version(struct store *st, int *version);
  * An entry goes through three states:
  *   queued     store_journal_append() returned: it has a seq (head), and
  *              store_sandbox_needs_push() counts it; nothing on disk yet.
- *   committed  the committer wrote its batch to the WAL: readers (foreach,
- *              count, pending, so pushes and `hermes-fsctl log`) see it and
- *              a crash of this process (kill -9) no longer loses it.
+ *   committed  the committer wrote its batch to the WAL (a round gathers
+ *              what arrives within ~2 ms; at once when someone waits):
+ *              readers (foreach, count, pending, so pushes and `hermes-fsctl
+ *              log`) see it and a crash of this process (kill -9) no longer
+ *              loses it.
  *   synced     the WAL is fdatasync'ed past it: a power loss cannot lose it.
  * Batches commit without an fsync; the WAL is synced only when someone waits
  * for durability (once for all such waiters), on store_close(), and by any

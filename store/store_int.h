@@ -22,7 +22,7 @@ struct store {
 	sqlite3_stmt *snap_put;		/* lock: cached, one per host file */
 
 	pthread_mutex_t qlock;	/* guards everything below */
-	pthread_cond_t qcond;	/* committer: queue non-empty or stopping */
+	pthread_cond_t qcond;	/* committer: queue non-empty, waiter or stop */
 	pthread_cond_t dcond;	/* waiters: committed/synced advanced or error */
 	struct store_qent *q;	/* qlock: entries not yet written */
 	size_t qlen, qcap;	/* qlock */
@@ -30,6 +30,7 @@ struct store {
 	int64_t committed;	/* qlock for writes; atomic reads: in the WAL */
 	int64_t synced;		/* qlock for writes; atomic reads: fsync'ed */
 	int64_t sync_want;	/* qlock: highest seq a durability waiter wants */
+	int waiters;		/* qlock: threads in a journal wait */
 	int64_t n_commits;	/* qlock: journal batches committed */
 	int64_t n_syncs;	/* qlock: WAL syncs done for durability waiters */
 	int commit_err;		/* qlock: last batch failure, 0 once one succeeds */

@@ -50,6 +50,11 @@ int store_op_from_name(const char *name)
 	return 0;
 }
 
+/* A round without waiters waits this long for more entries, or until
+ * this many are queued: see gather(). */
+#define GATHER_NS (2 * 1000 * 1000)
+#define GATHER_MAX 4096
+
 static void qent_release(struct store_qent *q)
 {
 	free((char *)q->e.path);
@@ -87,7 +92,9 @@ int store_journal_append(struct store *st, const struct store_entry *e,
 	q.e.seq = st->head + 1;
 	__atomic_store_n(&st->head, q.e.seq, __ATOMIC_RELEASE);
 	st->q[st->qlen++] = q;
-	pthread_cond_signal(&st->qcond);
+	/* Else the committer is busy or gathering: see gather(). */
+	if (st->qlen == 1 || st->qlen == GATHER_MAX)
+		pthread_cond_signal(&st->qcond);
 	pthread_mutex_unlock(&st->qlock);
 	if (seq_out)
 		*seq_out = q.e.seq;
@@ -102,7 +109,7 @@ int store_journal_append(struct store *st, const struct store_entry *e,
  * every other writer takes too. */
 static int batch_write(struct store *st, struct store_qent *b, size_t n)
 {
-	sqlite3_stmt *ins = NULL, *meta = NULL;
+	sqlite3_stmt *ins = NULL;
 	int r = -EIO;
 	size_t i;
 
@@ -113,9 +120,7 @@ static int batch_write(struct store *st, struct store_qent *b, size_t n)
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto out_full;
 	if (store_prepare(st, "INSERT INTO journal(seq,op,path,path2,mode,"
-	    "time_ns,origin) VALUES(?,?,?,?,?,?,?)", &ins) < 0 ||
-	    store_prepare(st, "INSERT OR REPLACE INTO meta VALUES('head',?)",
-	    &meta) < 0)
+	    "time_ns,origin) VALUES(?,?,?,?,?,?,?)", &ins) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		const struct store_entry *e = &b[i].e;
@@ -134,16 +139,12 @@ static int batch_write(struct store *st, struct store_qent *b, size_t n)
 			goto out;
 		sqlite3_reset(ins);
 	}
-	sqlite3_bind_int64(meta, 1, b[n - 1].e.seq);
-	if (sqlite3_step(meta) != SQLITE_DONE)
-		goto out;
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		r = 0;
  out:
 	if (r < 0)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_finalize(ins);
-	sqlite3_finalize(meta);
  out_full:
 	/* Setting a pager flag outside a transaction does not fail; and the
 	 * batch is committed, so it must not be requeued whatever this says. */
@@ -261,6 +262,27 @@ static void sync_round(struct store *st)
 	pthread_cond_broadcast(&st->dcond);
 }
 
+/* qlock held. Without anyone waiting, let a round collect what arrives in
+ * the next GATHER_NS: a mount's requests come one by one, and each round
+ * writes at least one WAL frame (4 KiB) per page it touches, later copied
+ * by a checkpoint that syncs them; rounds of one entry cost ~3 frames per
+ * entry. Any waiter (fsync(2), a push, a log) cuts the wait short. */
+static void gather(struct store *st)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += GATHER_NS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while (st->qlen > 0 && st->qlen < GATHER_MAX && st->waiters == 0 &&
+	    !st->stopping)
+		if (pthread_cond_timedwait(&st->qcond, &st->qlock, &ts) == ETIMEDOUT)
+			break;
+}
+
 static void *committer_main(void *arg)
 {
 	struct store *st = arg;
@@ -274,6 +296,7 @@ static void *committer_main(void *arg)
 		 * does not when another connection has the file open). */
 		if (st->stopping && st->sync_want < st->committed)
 			st->sync_want = st->committed;
+		gather(st);
 		if (st->qlen > 0 && !commit_round(st)) {
 			/* Waiters on entries already committed still get
 			 * their sync; the others get commit_err. */
@@ -321,7 +344,12 @@ int store_journal_start(struct store *st)
 	int r;
 
 	pthread_mutex_init(&st->qlock, NULL);
-	pthread_cond_init(&st->qcond, NULL);
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->qcond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&st->dcond, NULL);
 	if ((r = head_load(st, &st->head)) < 0)
 		return r;
@@ -368,6 +396,7 @@ static int journal_wait(struct store *st, int64_t seq, bool durable)
 	if (seq > store_journal_head(st))
 		seq = store_journal_head(st);
 	pthread_mutex_lock(&st->qlock);
+	st->waiters++;
 	while (*upto < seq) {
 		if (st->commit_err < 0 && st->committed < seq) {
 			r = st->commit_err;
@@ -377,12 +406,12 @@ static int journal_wait(struct store *st, int64_t seq, bool durable)
 			r = st->sync_err;
 			break;
 		}
-		if (durable && st->sync_want < seq) {
+		if (durable && st->sync_want < seq)
 			st->sync_want = seq;
-			pthread_cond_signal(&st->qcond);	/* may be idle */
-		}
+		pthread_cond_signal(&st->qcond);	/* idle or gathering */
 		pthread_cond_wait(&st->dcond, &st->qlock);
 	}
+	st->waiters--;
 	pthread_mutex_unlock(&st->qlock);
 	return r;
 }

@@ -179,8 +179,14 @@ int store_journal_prune(struct store *st, int64_t *pruned)
 	if (r == -ENOENT) {
 		r = 0;	/* no sandbox: keep the log */
 	} else if (r == 0) {
-		r = exec_int64(st, "DELETE FROM journal WHERE seq<=?", 1, low,
-		    0, &n);
+		/* The journal's last seq is its max(seq) or, once pruned
+		 * empty, the one kept here (seqs never go back). */
+		r = exec_int64(st, "INSERT OR REPLACE INTO meta(key,value)"
+		    " SELECT 'head',max(seq) FROM journal WHERE seq<=?"
+		    " HAVING count(*)>0", 1, low, 0, NULL);
+		if (r == 0)
+			r = exec_int64(st, "DELETE FROM journal WHERE seq<=?", 1,
+			    low, 0, &n);
 	}
 	if (pruned)
 		*pruned = n;

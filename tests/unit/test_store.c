@@ -942,6 +942,26 @@ static void test_waiters_concurrent(void **state)
 	assert_int_equal(c.n, WTHREADS * WPER);
 }
 
+/* Entries arriving one by one, 200 us apart, with nobody waiting: a round
+ * collects those of a couple of ms (fewer WAL frames per entry), instead of
+ * one round each. */
+static void test_rounds_gather(void **state)
+{
+	struct fx *f = *state;
+	struct store_journal_stats s;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		append(f->st, STORE_OP_WRITE, "g", NULL);
+		nanosleep(&(struct timespec){ 0, 200 * 1000 }, NULL);
+	}
+	assert_int_equal(store_journal_flush(f->st), 0);
+	store_journal_stats(f->st, &s);
+	assert_int_equal(s.committed, 400);
+	assert_true(s.commits <= 400 / 3);
+	assert_int_equal(s.syncs, 0);
+}
+
 static void copy_file(const char *from, const char *to, int64_t len)
 {
 	char buf[65536];
@@ -1044,6 +1064,7 @@ int main(void)
 		T(test_no_sync_per_batch),
 		T(test_wait_committed_seq),
 		T(test_waiters_concurrent),
+		T(test_rounds_gather),
 		T(test_power_loss),
 	};
 
