@@ -489,12 +489,16 @@ static void status_header(struct daemon *d, struct ctl_req *req, bool json,
 		json_put_str(req->out, d->mountpoint);
 		dprintf(req->out, ",\"state_dir\":");
 		json_put_str(req->out, d->state_dir);
-		dprintf(req->out, ",\"journal_head\":%lld,\"sandboxes\":[",
-		    (long long)store_journal_head(d->st));
+		dprintf(req->out, ",\"journal_head\":%lld,\"passthrough\":%s,"
+		    "\"sandboxes\":[", (long long)store_journal_head(d->st),
+		    fs_passthrough(d->fs) ? "true" : "false");
 		return;
 	}
 	dprintf(req->out, "hermesfs on %s (state %s), journal head %lld\n",
 	    d->mountpoint, d->state_dir, (long long)store_journal_head(d->st));
+	dprintf(req->out, "file data: %s\n", fs_passthrough(d->fs) ?
+	    "kernel passthrough (the kernel reads and writes the backing files)" :
+	    "through the daemon (passthrough needs Linux >= 6.9 and root)");
 	if (n == 0)
 		dprintf(req->out, "no sandboxes (add one with: hermes-fsctl"
 		    " sandbox add NAME URL)\n");

@@ -103,6 +103,10 @@ int64_t fs_settle_open(struct fs *fs);
  */
 bool fs_journal_lost(const struct fs *fs);
 
+/* Whether the kernel reads and writes open files' backing files itself
+ * (FUSE passthrough: Linux >= 6.9, CAP_SYS_ADMIN, not turned off). */
+bool fs_passthrough(const struct fs *fs);
+
 /* Unmount if still mounted, close everything. NULL is ok. */
 void fs_free(struct fs *fs);
 

@@ -78,6 +78,7 @@ struct fs {
 	bool writeback;			/* kernel writeback cache wanted */
 	bool no_passthrough;		/* fs_config.no_passthrough */
 	bool pt_offered;		/* the kernel offered passthrough (INIT) */
+	bool pt_capable;		/* we may register backing files */
 	bool fine_ctime;		/* backing ctimes never repeat (fs_pt.c) */
 	int pt;				/* atomic: 1 = passthrough in use */
 	int pt_used;			/* atomic: a file was opened that way */

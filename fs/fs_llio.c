@@ -506,10 +506,10 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	/* With passthrough no WRITE comes to us: receiving each small request
 	 * through a pipe (splice) would only add system calls. */
-	if (fs_pt_wanted(fs) && fs->as_root)
+	if (fs_pt_wanted(fs))
 		want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want |= conn->capable & want;
-	if (fs_pt_wanted(fs) && fs->as_root)
+	if (fs_pt_wanted(fs))
 		conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	if (!fs->writeback)
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -216,6 +217,32 @@ static bool fine_ctime(int dirfd)
 	return fine;
 }
 
+/*
+ * Registering a backing file needs CAP_SYS_ADMIN in the initial user
+ * namespace (root in a container's own namespace is refused). Asking for
+ * passthrough without it would only make the first open find out.
+ */
+static bool pt_capable(void)
+{
+	char line[256], ns[64];
+	unsigned long long caps = 0;
+	ssize_t n;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	n = readlink("/proc/self/ns/user", ns, sizeof(ns) - 1);
+	if (n <= 0)
+		return false;
+	ns[n] = '\0';
+	/* 4026531837: the initial user namespace's fixed inode number. */
+	return (caps & (1ULL << 21)) && strcmp(ns, "user:[4026531837]") == 0;
+}
+
 int fs_pt_setup(struct fs *fs)
 {
 	static const struct fuse_custom_io io = {
@@ -226,6 +253,7 @@ int fs_pt_setup(struct fs *fs)
 
 	if (fs->no_passthrough || fs->writeback || fd < 0)
 		return 0;
+	fs->pt_capable = pt_capable();
 	fs->fine_ctime = fine_ctime(fs->root_fd);
 	return fuse_session_custom_io(fs->se, &io, fd);
 }
@@ -233,7 +261,13 @@ int fs_pt_setup(struct fs *fs)
 bool fs_pt_wanted(const struct fs *fs)
 {
 	/* The kernel turns passthrough down when writeback caching is on. */
-	return fs->pt_offered && !fs->no_passthrough && !fs->writeback;
+	return fs->pt_offered && fs->pt_capable && !fs->no_passthrough &&
+	       !fs->writeback;
+}
+
+bool fs_passthrough(const struct fs *fs)
+{
+	return fs && fs_pt_on(fs);
 }
 
 bool fs_pt_on(const struct fs *fs)

@@ -27,6 +27,11 @@ has() { jnow | grep -qFx "$1"; }
 expect() { wait_for has "$1" || { jnow >&2; fail "journal lacks: $1"; }; }
 requests() { grep -c "opcode: $1 " "$T/hermesfs.log"; }
 
+note "status says the kernel serves file data"
+"$FSCTL" -m "$M" status > "$T/status" || fail "status"
+grep -q "^file data: kernel passthrough" "$T/status" || fail "status: $(cat "$T/status")"
+"$FSCTL" -m "$M" status --json | grep -q '"passthrough":true' || fail "status --json lacks passthrough:true"
+
 note "data written and read through the mount, no READ or WRITE request"
 mark
 head -c 8M /dev/urandom > "$T/src"
@@ -127,6 +132,8 @@ note "the plain path with -o no_passthrough"
 unmount_hermesfs "$M" || fail "unmount"
 : > "$T/hermesfs.log"
 mount_hermesfs "$B" "$M" -o debug,no_passthrough
+"$FSCTL" -m "$M" status | grep -q "^file data: through the daemon" ||
+    fail "status with -o no_passthrough: $("$FSCTL" -m "$M" status)"
 mark
 dd if="$T/src" of="$M/big2" bs=1M status=none
 cmp "$T/src" "$M/big2" || fail "no_passthrough: file read back differs"

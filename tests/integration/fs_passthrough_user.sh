@@ -29,6 +29,8 @@ wait_for is_mounted "$M" || { cat "$T/log" >&2; fail "mount by an ordinary user"
 $NOBODY sh -c "cmp '$M/src' '$B/src' && echo hi > '$M/new' && cat '$M/new' && cat '$M/src' > /dev/null" \
     > "$T/out" || fail "reads and writes through the mount failed: $(cat "$T/out")"
 assert_eq "$(tail -n 1 "$T/out")" "hi"
+$NOBODY "$FSCTL" -m "$M" status > "$T/status" 2>&1 || fail "status: $(cat "$T/status")"
+grep -q "^file data: through the daemon" "$T/status" || fail "status: $(cat "$T/status")"
 assert_eq "$(cat "$B/new")" "hi"
 [ "$(grep -c "opcode: READ " "$T/log")" -gt 0 ] || fail "no READ request: passthrough was not turned off"
 [ "$(grep -c "opcode: WRITE " "$T/log")" -gt 0 ] || fail "no WRITE request: passthrough was not turned off"
