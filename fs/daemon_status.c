@@ -510,12 +510,12 @@ int daemon_cmd_status(struct daemon *d, struct ctl_req *req)
 	struct sync_sandbox_status *v = NULL;
 	struct conflicts c;
 	size_t n = 0, i;
-	int64_t seq;
 	int r;
 
-	/* pending counts what open files hold and what was just closed */
-	if ((seq = fs_settle_open(d->fs)) > 0)
-		store_journal_wait_committed(d->st, seq);
+	/* pending counts what open files hold and what was just closed
+	 * (a RELEASE may have appended it a moment ago, on another thread) */
+	fs_settle_open(d->fs);
+	store_journal_flush(d->st);
 	if ((r = sync_engine_status(d->eng, &v, &n)) < 0) {
 		dprintf(req->err, "hermes-fsctl: cannot read the store: %s\n",
 		    strerror(-r));

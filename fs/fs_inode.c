@@ -150,6 +150,7 @@ void fs_forget_one(struct fs *fs, fuse_ino_t ino, uint64_t n)
 				break;
 			}
 		fs->icount--;
+		fs_pt_unwatch(fs, in);
 		close(in->fd);
 		free(in);
 	}
@@ -259,6 +260,10 @@ int64_t fs_settle_open(struct fs *fs)
 		if ((seq = fs_fh_settle(fs, (struct fs_fh *)l)) > 0)
 			last = seq;
 	pthread_mutex_unlock(&fs->fhlock);
+	/* Files no longer open but possibly still mapped. */
+	pthread_mutex_lock(&fs->settle_lock);
+	fs_pt_watch_settle(fs);
+	pthread_mutex_unlock(&fs->settle_lock);
 	return last;
 }
 

@@ -62,6 +62,14 @@ struct fs_inode {
 	 * so every open of it shares one id while any is open (fs->fhlock). */
 	int32_t backing_id;
 	uint32_t backing_refs;
+	/* Written through passthrough: still watched after the last RELEASE,
+	 * because a shared mapping outlives its handle and writes on with no
+	 * request reaching us (fs->settle_lock; fs_pt.c). */
+	bool watched;
+	bool w_unsure;
+	struct timespec w_mtime;
+	off_t w_size;
+	struct fs_inode *wprev, *wnext;
 	struct fs_inode *next;	/* hash chain */
 };
 
@@ -79,9 +87,10 @@ struct fs {
 	bool no_passthrough;		/* fs_config.no_passthrough */
 	bool pt_offered;		/* the kernel offered passthrough (INIT) */
 	bool pt_capable;		/* we may register backing files */
+	uint32_t pt_stack_depth;	/* passthrough's max_stack_depth */
 	bool fine_ctime;		/* backing ctimes never repeat (fs_pt.c) */
 	int pt;				/* atomic: 1 = passthrough in use */
-	int pt_used;			/* atomic: a file was opened that way */
+	int pt_used;			/* a file was opened that way (fhlock) */
 	volatile sig_atomic_t stop;	/* fs_stop() was called */
 	volatile sig_atomic_t running;	/* inside fs_run() */
 	pthread_t run_thread;
@@ -94,6 +103,7 @@ struct fs {
 					 * (fs_fh_settle); taken after fhlock */
 	struct fs_hlink *fhs;		/* fhlock: open files (struct fs_fh) */
 	struct fs_hlink *dirs;		/* fhlock: open directories */
+	struct fs_inode *watch;		/* settle_lock: see fs_inode.watched */
 };
 
 /* A node of fs->fhs or fs->dirs: the first member of struct fs_fh and of
@@ -115,8 +125,8 @@ struct fs_fh {
 					 * inode (the kernel keeps it known
 					 * until after RELEASE) */
 	bool pt_write;
-	bool snap_unsure;		/* a write could not change the ctime */
-	struct timespec snap_ctime, snap_mtime;
+	bool snap_unsure;		/* a write might not change the mtime */
+	struct timespec snap_mtime;
 	off_t snap_size;
 };
 
@@ -174,6 +184,13 @@ void fs_pt_reply_end(void);
 /* Whether the file changed since the last call (or the open); caller
  * holds fs->settle_lock. */
 bool fs_pt_written(struct fs *fs, struct fs_fh *fh);
+/* At RELEASE of fh: keep watching its file (it may still be mapped). */
+void fs_pt_watch(struct fs *fs, struct fs_fh *fh);
+/* Journal watched files that changed; caller holds fs->settle_lock. */
+void fs_pt_watch_settle(struct fs *fs);
+/* The inode is being forgotten: last check, stop watching (takes
+ * fs->settle_lock). */
+void fs_pt_unwatch(struct fs *fs, struct fs_inode *in);
 /* Drop fh's share of its inode's backing id. */
 void fs_pt_close(struct fs *fs, struct fs_fh *fh);
 

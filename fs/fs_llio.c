@@ -130,6 +130,9 @@ void fs_fh_drain(struct fs *fs)
 		pthread_mutex_lock(&fs->fhlock);
 	}
 	pthread_mutex_unlock(&fs->fhlock);
+	pthread_mutex_lock(&fs->settle_lock);	/* files still mapped */
+	fs_pt_watch_settle(fs);
+	pthread_mutex_unlock(&fs->settle_lock);
 	while (fs->dirs)	/* the loop has ended: nobody else touches them */
 		dir_free(fs, (struct fs_dir *)fs->dirs);
 }
@@ -175,10 +178,7 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if ((r = fh_new(fs, in, fd, fi)) < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
+	/* open() truncated already: journal it even if the open fails now */
 	if (fi->flags & O_TRUNC)
 		trunc_kill_suid(fs, req, fd);
 	if ((fi->flags & O_TRUNC) && fs->store) {
@@ -186,10 +186,14 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_journal(fs, STORE_OP_TRUNCATE, path, NULL, 0);
 		free(path);
 	}
+	if ((r = fh_new(fs, in, fd, fi)) < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	fs_pt_reply_begin(fh_of(fi));
 	r = fuse_reply_open(req, fi);
 	fs_pt_reply_end();
-	if (r == -ENOENT)	/* interrupted */
+	if (r < 0)	/* interrupted, or the reply did not reach the kernel */
 		fs_fh_free(fs, fh_of(fi));
 }
 
@@ -225,9 +229,9 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_pt_reply_begin(fh_of(fi));
 	r = fuse_reply_create(req, &e, fi);
 	fs_pt_reply_end();
-	if (r == -ENOENT) {
-		fs_forget_one(fs, e.ino, 1);
+	if (r < 0) {	/* the handle holds the inode: free it first */
 		fs_fh_free(fs, fh_of(fi));
+		fs_forget_one(fs, e.ino, 1);
 	}
 }
 
@@ -272,6 +276,7 @@ void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_fh *fh = fh_of(fi);
 
 	fs_fh_settle(FS(req), fh);
+	fs_pt_watch(FS(req), fh);	/* a mapping may outlive the handle */
 	fs_fh_free(FS(req), fh);
 	fuse_reply_err(req, 0);
 }
@@ -283,7 +288,9 @@ void fs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct fs_fh *fh = fh_of(fi);
 	int r = 0;
 
-	fs_fh_settle(fs, fh);
+	/* Every handle, not only this one: `echo x > f; sync f` fsyncs a
+	 * read-only handle while the writer's RELEASE may still be queued. */
+	fs_settle_open(fs);
 	if ((datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0)
 		r = errno;
 	/* Everything journaled so far, this file's entries included. */
@@ -506,10 +513,8 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	/* With passthrough no WRITE comes to us: receiving each small request
 	 * through a pipe (splice) would only add system calls. */
-	if (fs_pt_wanted(fs))
-		want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	conn->want |= conn->capable & want;
-	if (fs_pt_wanted(fs))
+	if (fs_pt_wanted(fs))	/* libfuse wants it by default */
 		conn->want &= ~(unsigned)FUSE_CAP_SPLICE_READ;
 	if (!fs->writeback)
 		conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;

@@ -28,11 +28,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fs/fs_int.h"
+#include "store/store.h"
 
 /* Kernel protocol 7.40 (linux/fuse.h of 6.9+; Debian 12's copy is 7.38). */
 #define PT_OP_INIT 26
@@ -51,6 +53,10 @@
 #define PT_INIT_OUT_FLAGS2 32
 #define PT_INIT_OUT_STACK 36
 #define PT_INIT_OUT_SIZE 64
+#define PT_OVERLAYFS_MAGIC 0x794c7630
+/* Timestamp granularity assumed where ctimes are not known to be fine:
+ * ext4 with small inodes keeps seconds, vfat two. */
+#define PT_COARSE_NS (2LL * 1000000000)
 
 struct pt_backing_map {
 	int32_t fd;
@@ -140,9 +146,10 @@ static void init_patch(struct fs *fs, struct iovec *iov, int count)
 		return;
 	iov_put32(iov, count, o + PT_INIT_OUT_FLAGS, flags | PT_INIT_EXT);
 	iov_put32(iov, count, o + PT_INIT_OUT_FLAGS2, flags2 | PT_FLAGS2_PASSTHROUGH);
-	/* 2 (the most the kernel allows): backing files may sit on overlayfs
-	 * (containers), which is one level deep itself. */
-	iov_put32(iov, count, o + PT_INIT_OUT_STACK, 2);
+	/* It becomes the mount's own stacking depth: 1 keeps it usable under
+	 * overlayfs; 2 only when the backing tree is itself on overlayfs
+	 * (a container's root), which 1 would refuse (ELOOP). */
+	iov_put32(iov, count, o + PT_INIT_OUT_STACK, fs->pt_stack_depth);
 	__atomic_store_n(&fs->pt, 1, __ATOMIC_RELEASE);
 }
 
@@ -250,11 +257,15 @@ int fs_pt_setup(struct fs *fs)
 		.splice_receive = pt_splice_receive, .splice_send = pt_splice_send,
 	};
 	int fd = fuse_session_fd(fs->se);
+	struct statfs sfs;
 
 	if (fs->no_passthrough || fs->writeback || fd < 0)
 		return 0;
-	fs->pt_capable = pt_capable();
+	if (!(fs->pt_capable = pt_capable()))
+		return 0;	/* libfuse's own transport, as before */
 	fs->fine_ctime = fine_ctime(fs->root_fd);
+	fs->pt_stack_depth = fstatfs(fs->root_fd, &sfs) == 0 &&
+			     sfs.f_type == PT_OVERLAYFS_MAGIC ? 2 : 1;
 	return fuse_session_custom_io(fs->se, &io, fd);
 }
 
@@ -285,15 +296,15 @@ static void snap_take(struct fs *fs, struct fs_fh *fh)
 		fh->snap_unsure = true;
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME_COARSE, &now);
-	fh->snap_ctime = st.st_ctim;
+	clock_gettime(CLOCK_REALTIME, &now);
 	fh->snap_mtime = st.st_mtim;
 	fh->snap_size = st.st_size;
-	/* With coarse timestamps a write later in this tick keeps the ctime. */
-	fh->snap_unsure = !fs->fine_ctime &&
-			  (st.st_ctim.tv_sec > now.tv_sec ||
-			   (st.st_ctim.tv_sec == now.tv_sec &&
-			    st.st_ctim.tv_nsec >= now.tv_nsec));
+	/* With coarse timestamps (or on another file system than the probed
+	 * root) a write within the granularity keeps the mtime: a change that
+	 * recent counts as changed again at the next check. */
+	fh->snap_unsure = (!fs->fine_ctime || st.st_dev != fs->root.dev) &&
+			  (now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+			  (now.tv_nsec - st.st_mtim.tv_nsec) < PT_COARSE_NS;
 }
 
 static bool ts_eq(struct timespec a, struct timespec b)
@@ -308,12 +319,87 @@ bool fs_pt_written(struct fs *fs, struct fs_fh *fh)
 
 	if (!fh->pt_inode || !fh->pt_write)
 		return false;
+	/* mtime, not ctime: chmod, chown, xattrs and sync-back's own mode
+	 * changes move the ctime without a write (they journal themselves). */
 	changed = fh->snap_unsure || fstat(fh->fd, &st) < 0 ||
-		  !ts_eq(st.st_ctim, fh->snap_ctime) ||
 		  !ts_eq(st.st_mtim, fh->snap_mtime) || st.st_size != fh->snap_size;
 	if (changed)
 		snap_take(fs, fh);
 	return changed;
+}
+
+/* ---- watching files after their last RELEASE ---- */
+
+/* Whether in changed since its watch snapshot; retakes it if so. */
+static bool watch_changed(struct fs *fs, struct fs_inode *in)
+{
+	struct fs_fh tmp = { .fd = in->fd, .snap_unsure = in->w_unsure,
+			     .snap_mtime = in->w_mtime,
+			     .snap_size = in->w_size };
+	struct stat st;
+
+	if (!tmp.snap_unsure && fstat(in->fd, &st) == 0 &&
+	    ts_eq(st.st_mtim, tmp.snap_mtime) && st.st_size == tmp.snap_size)
+		return false;
+	snap_take(fs, &tmp);
+	in->w_unsure = tmp.snap_unsure;
+	in->w_mtime = tmp.snap_mtime;
+	in->w_size = tmp.snap_size;
+	return true;
+}
+
+static void watch_journal(struct fs *fs, struct fs_inode *in)
+{
+	char *path;
+
+	if (!watch_changed(fs, in))
+		return;
+	if ((path = fs_fd_relpath(fs, in->fd)) != NULL)	/* NULL: unlinked */
+		fs_journal(fs, STORE_OP_WRITE, path, NULL, 0);
+	free(path);
+}
+
+void fs_pt_watch(struct fs *fs, struct fs_fh *fh)
+{
+	struct fs_inode *in = fh->pt_inode;
+
+	if (!in || !fh->pt_write || !fs->store)
+		return;
+	pthread_mutex_lock(&fs->settle_lock);
+	in->w_unsure = fh->snap_unsure;
+	in->w_mtime = fh->snap_mtime;
+	in->w_size = fh->snap_size;
+	if (!in->watched) {
+		in->watched = true;
+		in->wprev = NULL;
+		in->wnext = fs->watch;
+		if (fs->watch)
+			fs->watch->wprev = in;
+		fs->watch = in;
+	}
+	pthread_mutex_unlock(&fs->settle_lock);
+}
+
+void fs_pt_watch_settle(struct fs *fs)
+{
+	for (struct fs_inode *in = fs->watch; in; in = in->wnext)
+		watch_journal(fs, in);
+}
+
+void fs_pt_unwatch(struct fs *fs, struct fs_inode *in)
+{
+	pthread_mutex_lock(&fs->settle_lock);
+	if (in->watched) {
+		watch_journal(fs, in);
+		if (in->wprev)
+			in->wprev->wnext = in->wnext;
+		else
+			fs->watch = in->wnext;
+		if (in->wnext)
+			in->wnext->wprev = in->wprev;
+		in->watched = false;
+	}
+	pthread_mutex_unlock(&fs->settle_lock);
 }
 
 /* The inode's backing id, registered on its first open (fs->fhlock). */
@@ -336,25 +422,31 @@ static int backing_get(struct fs *fs, struct fs_inode *in, int fd)
 
 int fs_pt_open(struct fs *fs, struct fs_inode *in, struct fs_fh *fh, int flags)
 {
+	bool plain = false;
 	int r;
 
 	if (!fs_pt_on(fs))
 		return 0;
 	pthread_mutex_lock(&fs->fhlock);
 	r = backing_get(fs, in, fh->fd);
-	pthread_mutex_unlock(&fs->fhlock);
-	if (r < 0) {
-		/* Not allowed (no CAP_SYS_ADMIN), not built in, or a backing
-		 * file system too deep: the plain path for good, unless files
-		 * are already open in passthrough mode (mixing fails). */
-		if ((r == -EPERM || r == -EOPNOTSUPP || r == -ENOTTY || r == -ELOOP) &&
-		    !__atomic_load_n(&fs->pt_used, __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&fs->pt, 0, __ATOMIC_RELEASE);
-			return 0;
-		}
-		return r;
+	if (r == 0) {
+		__atomic_store_n(&fs->pt_used, 1, __ATOMIC_RELEASE);
+	} else if ((r == -EPERM || r == -ENOTTY) && !fs->pt_used) {
+		/* Not allowed after all, or not built in: the plain path for
+		 * good (before any file is open in passthrough mode: the
+		 * kernel refuses mixing the two on one inode). */
+		__atomic_store_n(&fs->pt, 0, __ATOMIC_RELEASE);
+		plain = true;
+	} else if (r == -ELOOP || r == -EOPNOTSUPP || r == -EINVAL) {
+		plain = true;	/* this file only (its file system is too
+				 * deep or unsupported): every open of it fails
+				 * the same way, so its inode never mixes */
 	}
-	__atomic_store_n(&fs->pt_used, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&fs->fhlock);
+	if (plain)
+		return 0;
+	if (r < 0)
+		return r;
 	fh->pt_inode = in;
 	fh->pt_write = (flags & O_ACCMODE) != O_RDONLY;
 	if (fh->pt_write)

@@ -96,6 +96,47 @@ PY
 assert_eq "$(head -c 6 "$B/mapped")" "mapped"
 expect "write mapped"
 
+note "writes through a mapping long after its file was closed are journaled"
+# The RELEASE came at close(); the mapping writes on with no request.
+mark
+printf '%4096s' "" > "$B/mapped2"
+python3 - "$M/mapped2" "$FSCTL" "$M" "$(state_db)" "$FSJOURNAL" "$SINCE" <<'PY'
+import mmap, os, subprocess, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 4096)
+os.close(fd)
+time.sleep(0.5)
+m[0:7] = b"later!!"
+m.flush()
+# Still mapped: status journals what open and mapped files hold.
+subprocess.run([sys.argv[2], "-m", sys.argv[3], "status"], check=True,
+               stdout=subprocess.DEVNULL)
+out = subprocess.run([sys.argv[5], sys.argv[4], sys.argv[6]],
+                     capture_output=True, text=True, check=True).stdout
+assert any(l.split(" ", 1)[1] == "write mapped2" for l in out.splitlines()), out
+m.close()
+PY
+[ $? -eq 0 ] || fail "a write through a mapping of a closed file was not journaled"
+assert_eq "$(head -c 7 "$B/mapped2")" "later!!"
+
+note "fsync through another handle covers a write just closed"
+echo old > "$B/synced"
+mark
+python3 - "$M/synced" "$(state_db)" "$FSJOURNAL" "$SINCE" <<'PY'
+import os, subprocess, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_WRONLY)
+os.write(fd, b"data")
+os.close(fd)            # its RELEASE may still be on its way
+fd = os.open(p, os.O_RDONLY)
+os.fsync(fd)            # like `sync FILE`
+out = subprocess.run([sys.argv[3], sys.argv[2], sys.argv[4]],
+                     capture_output=True, text=True, check=True).stdout
+assert any(l.split(" ", 1)[1] == "write synced" for l in out.splitlines()), out
+os.close(fd)
+PY
+[ $? -eq 0 ] || fail "fsync on another handle returned before the write was journaled"
+
 note "one file open several times at once (one backing file per inode)"
 mark
 python3 - "$M/shared" <<'PY'
@@ -136,7 +177,7 @@ mount_hermesfs "$B" "$M" -o debug,no_passthrough
     fail "status with -o no_passthrough: $("$FSCTL" -m "$M" status)"
 mark
 dd if="$T/src" of="$M/big2" bs=1M status=none
-cmp "$T/src" "$M/big2" || fail "no_passthrough: file read back differs"
+cmp "$T/src" "$M/big2" || { cmp "$T/src" "$B/big2"; ls -la "$T/src" "$M/big2" "$B/big2"; fail "no_passthrough: file read back differs"; }
 [ "$(requests WRITE)" -gt 0 ] || fail "no_passthrough: no WRITE request reached the daemon"
 expect "write big2"
 unmount_hermesfs "$M" || fail "unmount"

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # A daemon run by an ordinary user may not register backing files
-# (CAP_SYS_ADMIN): the kernel offers passthrough, the first open is refused
-# (EPERM) and the mount serves everything on the plain READ/WRITE path,
-# with no open failing. Runs in its own mount namespace where /dev/fuse is
+# (CAP_SYS_ADMIN): it does not ask the kernel for passthrough, serves
+# everything on the plain READ/WRITE path, and status says so. Runs in its own mount namespace where /dev/fuse is
 # a node ordinary users may open (the machine's may be root-only).
 if [ -z "$HERMES_PT_NS" ]; then
     HERMES_PT_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
