@@ -261,6 +261,12 @@ int fs_pt_setup(struct fs *fs)
 
 	if (fs->no_passthrough || fs->writeback || fd < 0)
 		return 0;
+#if FUSE_MAJOR_VERSION > 3 || FUSE_MINOR_VERSION >= 16
+	/* libfuse negotiates passthrough itself from 3.16 (and may bypass
+	 * writev from 3.17): patching its replies would fight it. Moving to
+	 * its fuse_passthrough_open() is the way there; until then, none. */
+	return 0;
+#endif
 	if (!(fs->pt_capable = pt_capable()))
 		return 0;	/* libfuse's own transport, as before */
 	fs->fine_ctime = fine_ctime(fs->root_fd);
