@@ -16,6 +16,9 @@ NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 mknod -m 666 "$T/fuse" c 10 229 && mount --bind "$T/fuse" /dev/fuse ||
     fail "cannot give this namespace an open /dev/fuse"
 chmod 755 "$T"
+# The build tree may sit where another user cannot reach (a 0700 clone).
+mkdir -p "$T/bin" && cp "$HERMESFS" "$FSCTL" "$T/bin/" || fail "copy the programs"
+HERMESFS=$T/bin/$(basename "$HERMESFS") FSCTL=$T/bin/$(basename "$FSCTL")
 B=$T/backing M=$T/mnt ST=$T/state
 mkdir -p "$B" "$M" "$ST"
 head -c 4M /dev/urandom > "$B/src"
