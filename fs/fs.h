@@ -91,10 +91,10 @@ void fs_invalidate(struct fs *fs, const char *relpath);
  * file was closed but whose RELEASE the kernel has not sent yet (close(2)
  * does not wait for it). Call before reading the journal for a push, so a
  * file written and closed just before `hermes-fsctl sync` or a remote
- * command is part of it. Safe from any thread. Returns the seq of the last
- * entry it appended (0: none; wait for it before counting entries).
+ * command is part of it. Safe from any thread. The entries are appended,
+ * not yet committed: store_journal_flush() before reading them.
  */
-int64_t fs_settle_open(struct fs *fs);
+void fs_settle_open(struct fs *fs);
 
 /*
  * Whether a mutation could not be journaled (its path could not be

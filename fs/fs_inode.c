@@ -248,23 +248,20 @@ out:
 	return seq;
 }
 
-int64_t fs_settle_open(struct fs *fs)
+void fs_settle_open(struct fs *fs)
 {
 	struct fs_hlink *l;
-	int64_t seq, last = 0;
 
 	if (!fs || !fs->store)
-		return 0;
+		return;
 	pthread_mutex_lock(&fs->fhlock);
 	for (l = fs->fhs; l; l = l->next)
-		if ((seq = fs_fh_settle(fs, (struct fs_fh *)l)) > 0)
-			last = seq;
+		fs_fh_settle(fs, (struct fs_fh *)l);
 	pthread_mutex_unlock(&fs->fhlock);
 	/* Files no longer open but possibly still mapped. */
 	pthread_mutex_lock(&fs->settle_lock);
 	fs_pt_watch_settle(fs);
 	pthread_mutex_unlock(&fs->settle_lock);
-	return last;
 }
 
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd)

@@ -52,6 +52,14 @@
  * its default 128 KiB, only root can raise it (sysfs). */
 #define FS_READAHEAD_KB 1024
 
+/* How a file written through passthrough looked when last checked: a
+ * write moves its mtime or size (fs_pt.c). */
+struct fs_wsnap {
+	bool unsure;		/* a write might not change the mtime */
+	struct timespec mtime;
+	off_t size;
+};
+
 struct fs_inode {
 	int fd;			/* O_PATH | O_NOFOLLOW (root: the backing dir fd) */
 	dev_t dev;
@@ -66,9 +74,7 @@ struct fs_inode {
 	 * because a shared mapping outlives its handle and writes on with no
 	 * request reaching us (fs->settle_lock; fs_pt.c). */
 	bool watched;
-	bool w_unsure;
-	struct timespec w_mtime;
-	off_t w_size;
+	struct fs_wsnap wsnap;
 	struct fs_inode *wprev, *wnext;
 	struct fs_inode *next;	/* hash chain */
 };
@@ -125,9 +131,7 @@ struct fs_fh {
 					 * inode (the kernel keeps it known
 					 * until after RELEASE) */
 	bool pt_write;
-	bool snap_unsure;		/* a write might not change the mtime */
-	struct timespec snap_mtime;
-	off_t snap_size;
+	struct fs_wsnap wsnap;
 };
 
 extern const struct fuse_lowlevel_ops fs_ll_ops;

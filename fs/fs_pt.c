@@ -292,73 +292,56 @@ bool fs_pt_on(const struct fs *fs)
 	return __atomic_load_n(&fs->pt, __ATOMIC_ACQUIRE) == 1;
 }
 
-/* Remember what fh's file looks like now, to tell a later write by. */
-static void snap_take(struct fs *fs, struct fs_fh *fh)
+/* Remember what fd's file looks like now, to tell a later write by. */
+static void snap_take(struct fs *fs, int fd, struct fs_wsnap *w)
 {
 	struct timespec now;
 	struct stat st;
 
-	if (fstat(fh->fd, &st) < 0) {
-		fh->snap_unsure = true;
+	if (fstat(fd, &st) < 0) {
+		w->unsure = true;
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	fh->snap_mtime = st.st_mtim;
-	fh->snap_size = st.st_size;
+	w->mtime = st.st_mtim;
+	w->size = st.st_size;
 	/* With coarse timestamps (or on another file system than the probed
 	 * root) a write within the granularity keeps the mtime: a change that
 	 * recent counts as changed again at the next check. */
-	fh->snap_unsure = (!fs->fine_ctime || st.st_dev != fs->root.dev) &&
-			  (now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
-			  (now.tv_nsec - st.st_mtim.tv_nsec) < PT_COARSE_NS;
+	w->unsure = (!fs->fine_ctime || st.st_dev != fs->root.dev) &&
+		    (now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+		    (now.tv_nsec - st.st_mtim.tv_nsec) < PT_COARSE_NS;
 }
 
-static bool ts_eq(struct timespec a, struct timespec b)
+/*
+ * Whether fd's file changed since w was taken; retakes w if so. mtime, not
+ * ctime: chmod, chown, xattrs and sync-back's own mode changes move the
+ * ctime without a write (they journal themselves).
+ */
+static bool snap_changed(struct fs *fs, int fd, struct fs_wsnap *w)
 {
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+	struct stat st;
+
+	if (!w->unsure && fstat(fd, &st) == 0 &&
+	    st.st_mtim.tv_sec == w->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == w->mtime.tv_nsec && st.st_size == w->size)
+		return false;
+	snap_take(fs, fd, w);
+	return true;
 }
 
 bool fs_pt_written(struct fs *fs, struct fs_fh *fh)
 {
-	struct stat st;
-	bool changed;
-
-	if (!fh->pt_inode || !fh->pt_write)
-		return false;
-	/* mtime, not ctime: chmod, chown, xattrs and sync-back's own mode
-	 * changes move the ctime without a write (they journal themselves). */
-	changed = fh->snap_unsure || fstat(fh->fd, &st) < 0 ||
-		  !ts_eq(st.st_mtim, fh->snap_mtime) || st.st_size != fh->snap_size;
-	if (changed)
-		snap_take(fs, fh);
-	return changed;
+	return fh->pt_inode && fh->pt_write && snap_changed(fs, fh->fd, &fh->wsnap);
 }
 
 /* ---- watching files after their last RELEASE ---- */
-
-/* Whether in changed since its watch snapshot; retakes it if so. */
-static bool watch_changed(struct fs *fs, struct fs_inode *in)
-{
-	struct fs_fh tmp = { .fd = in->fd, .snap_unsure = in->w_unsure,
-			     .snap_mtime = in->w_mtime,
-			     .snap_size = in->w_size };
-	struct stat st;
-
-	if (!tmp.snap_unsure && fstat(in->fd, &st) == 0 &&
-	    ts_eq(st.st_mtim, tmp.snap_mtime) && st.st_size == tmp.snap_size)
-		return false;
-	snap_take(fs, &tmp);
-	in->w_unsure = tmp.snap_unsure;
-	in->w_mtime = tmp.snap_mtime;
-	in->w_size = tmp.snap_size;
-	return true;
-}
 
 static void watch_journal(struct fs *fs, struct fs_inode *in)
 {
 	char *path;
 
-	if (!watch_changed(fs, in))
+	if (!snap_changed(fs, in->fd, &in->wsnap))
 		return;
 	if ((path = fs_fd_relpath(fs, in->fd)) != NULL)	/* NULL: unlinked */
 		fs_journal(fs, STORE_OP_WRITE, path, NULL, 0);
@@ -372,9 +355,7 @@ void fs_pt_watch(struct fs *fs, struct fs_fh *fh)
 	if (!in || !fh->pt_write || !fs->store)
 		return;
 	pthread_mutex_lock(&fs->settle_lock);
-	in->w_unsure = fh->snap_unsure;
-	in->w_mtime = fh->snap_mtime;
-	in->w_size = fh->snap_size;
+	in->wsnap = fh->wsnap;
 	if (!in->watched) {
 		in->watched = true;
 		in->wprev = NULL;
@@ -456,7 +437,7 @@ int fs_pt_open(struct fs *fs, struct fs_inode *in, struct fs_fh *fh, int flags)
 	fh->pt_inode = in;
 	fh->pt_write = (flags & O_ACCMODE) != O_RDONLY;
 	if (fh->pt_write)
-		snap_take(fs, fh);
+		snap_take(fs, fh->fd, &fh->wsnap);
 	return 0;
 }
 
