@@ -80,7 +80,7 @@ int store_schema_version(struct store *st, int *version);
  *   queued     store_journal_append() returned: it has a seq (head), and
  *              store_sandbox_needs_push() counts it; nothing on disk yet.
  *   committed  the committer wrote its batch to the WAL (a round gathers
- *              what arrives within ~2 ms; at once when someone waits):
+ *              what arrives within ~20 ms; at once when someone waits):
  *              readers (foreach, count, pending, so pushes and `hermes-fsctl
  *              log`) see it and a crash of this process (kill -9) no longer
  *              loses it.
