@@ -7,6 +7,9 @@
 #   extract then tar a 5,000-file tree
 #   journaling on vs off (the hidden --no-journal) for the same workloads
 #   the FUSE round-trip floor: one getxattr(2) through the mount vs native
+#   the same metadata workloads on fuse-overlayfs (Debian's, the FUSE
+#   overlay rootless podman uses; no journal), when installed: what any
+#   FUSE file system costs on this machine, the floor under our ratios
 # Each workload runs BENCH_FS_REPEAT times (default 3) on every side, the
 # sides interleaved and their order rotated each round, and the median is
 # reported: the machine is noisy, and ext4 without a journal makes a create
@@ -160,6 +163,19 @@ MNT_NJ=$DATA/mnt-nj
 mkdir -p "$NATIVE"
 mount_fs "$DATA/backing" "$MNT"
 mount_fs "$DATA/backing-nj" "$MNT_NJ" --no-journal
+# The reference: an empty lower layer, the tree in its upper layer, so
+# every operation passes through it to one directory as with us.
+REF=
+if command -v fuse-overlayfs >/dev/null; then
+    mkdir -p "$DATA"/ref-{lower,upper,work} "$DATA/mnt-ref"
+    if fuse-overlayfs -o "lowerdir=$DATA/ref-lower,upperdir=$DATA/ref-upper,workdir=$DATA/ref-work" \
+           "$DATA/mnt-ref" 2>>"$T/daemon.log" &&
+       awk -v mp="$DATA/mnt-ref" '$5 == mp' /proc/self/mountinfo | grep -q fuse; then
+        REF=$DATA/mnt-ref
+    else
+        echo "(fuse-overlayfs would not mount: no reference column)"
+    fi
+fi
 { want tar || want req; } && make_tarball
 
 # run FN DIR...: REPEAT rounds over the dirs, order rotated each round;
@@ -190,6 +206,10 @@ printf '%-34s %12s %12s %8s\n' workload native mount ratio
 report() { # NAME NATIVE MOUNT UNIT (time: ratio = mount/native)
     printf '%-34s %10s%-2s %10s%-2s %8s\n' "$1" "$2" "$4" "$3" "$4" "$(ratio "$3" "$2")"
 }
+ref_report() { # NATIVE REF UNIT: the reference's line under ours
+    [ -n "$2" ] && printf '%-34s %10s%-2s %10s%-2s %8s\n' "  fuse-overlayfs (reference)" \
+        "$1" "$3" "$2" "$3" "$(ratio "$2" "$1")"
+}
 sw=() me=() ut=()
 if want write; then
     run seq_write_rm "$NATIVE" "$MNT" "$MNT_NJ"
@@ -210,18 +230,21 @@ if want rand; then
     echo "  (IOPS ratio mount/native, higher is better)"
 fi
 if want meta; then
-    run meta "$NATIVE" "$MNT" "$MNT_NJ"
+    run meta "$NATIVE" "$MNT" "$MNT_NJ" ${REF:+"$REF"}
     me=("${R[@]}")
     report "create+stat+delete 10,000 files" "${me[0]}" "${me[1]}" s
+    ref_report "${me[0]}" "${me[3]:-}" s
 fi
 if want tar; then
-    run untar_tar "$NATIVE" "$MNT" "$MNT_NJ"
+    run untar_tar "$NATIVE" "$MNT" "$MNT_NJ" ${REF:+"$REF"}
     ut=("${R[@]}")
     report "extract + tar 5,000-file tree" "${ut[0]}" "${ut[1]}" s
+    ref_report "${ut[0]}" "${ut[3]:-}" s
 fi
 if want rt; then
-    run roundtrip "$NATIVE" "$MNT"
+    run roundtrip "$NATIVE" "$MNT" ${REF:+"$REF"}
     printf '%-34s %10sus %10sus %8s\n' "round trip: getxattr(2)" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
+    ref_report "${R[0]}" "${R[2]:-}" us
     echo "  (every FUSE request costs at least this)"
 fi
 if want req; then

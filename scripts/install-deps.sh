@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libfuse3-dev fuse3 libsqlite3-dev libssh2-1-dev
       libarchive-dev libssl-dev libxxhash-dev libcmocka-dev openssh-server
-      openssh-client rsync fio sqlite3 clang)
+      openssh-client rsync fio fuse-overlayfs sqlite3 clang)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
