@@ -6,7 +6,8 @@
 #   create + stat + delete of 10,000 files
 #   extract then tar a 5,000-file tree
 #   journaling on vs off (the hidden --no-journal) for the same workloads
-#   the FUSE round-trip floor: one getxattr(2) through the mount vs native
+#   the FUSE round-trip floor: one getxattr(2) through the mount vs native,
+#   also with the daemon and the caller held on one CPU, then on two
 #   the same metadata workloads on fuse-overlayfs (Debian's, the FUSE
 #   overlay rootless podman uses; no journal), when installed: what any
 #   FUSE file system costs on this machine, the floor under our ratios
@@ -123,7 +124,8 @@ PY
 }
 roundtrip() { # DIR -> microseconds per getxattr(2) of a missing attribute
     echo x > "$1/rt"
-    "$PYTHON" - "$1/rt" <<'PY'
+    # RT_CPU: run the caller on that CPU only.
+    ${RT_CPU:+taskset -c "$RT_CPU"} "$PYTHON" - "$1/rt" <<'PY'
 import os, sys, time
 p, n = sys.argv[1], 20000
 t = time.monotonic()
@@ -246,6 +248,25 @@ if want rt; then
     printf '%-34s %10sus %10sus %8s\n' "round trip: getxattr(2)" "${R[0]}" "${R[1]}" "$(ratio "${R[1]}" "${R[0]}")"
     ref_report "${R[0]}" "${R[2]:-}" us
     echo "  (every FUSE request costs at least this)"
+    if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+        # Where the time goes: a daemon held on CPU 0, the caller on CPU 0
+        # (each wakes the other on the CPU it runs on) or on CPU 1 (each
+        # request and reply wakes the other CPU from idle).
+        pin=$DATA/mnt-pin
+        mkdir -p "$DATA/backing-pin" "$pin"
+        # shellcheck disable=SC2086
+        taskset -c 0 "$HERMESFS" -f --state "$DATA/state.pin" ${BENCH_FS_MOUNT_OPTS:-} \
+            "$DATA/backing-pin" "$pin" 2>>"$T/daemon.log" &
+        PIDS+=($!)
+        for _ in $(seq 200); do mounted "$pin" && break; sleep 0.05; done
+        if mounted "$pin"; then
+            one=$(RT_CPU=0 roundtrip "$pin") two=$(RT_CPU=1 roundtrip "$pin")
+            printf '%-34s %10s   %10sus\n' "  daemon and caller on one CPU" "" "$one"
+            printf '%-34s %10s   %10sus\n' "  daemon and caller on two CPUs" "" "$two"
+            echo "  (the difference is the cost of waking an idle CPU: the machine's"
+            echo "   part of every request, paid whenever the two run apart)"
+        fi
+    fi
 fi
 if want req; then
     # FUSE requests per file, counted on a debug mount: independent of the
