@@ -9,13 +9,10 @@
  * flush/release/fsync of a handle that was written, and fsync returns only
  * once that entry is durable.
  *
- * When the daemon runs as root the mount is allow_other, permission checks
- * are the kernel's (default_permissions), and new files, directories, nodes
+ * Permission checks are the kernel's (default_permissions). When the daemon
+ * runs as root the mount is allow_other and new files, directories, nodes
  * and symlinks are chowned to the calling process's uid/gid (gid left to
- * the kernel's setgid-directory rule when the parent is setgid). A user's
- * mount admits only that user's processes, and the backing file system
- * checks the daemon's calls, made with the same ids (no GETATTR of a
- * directory before each change in it).
+ * the kernel's setgid-directory rule when the parent is setgid).
  *
  * fs_new() sets the process umask to 0 (the kernel already applied the
  * caller's umask to modes it passes us): create other files with explicit

@@ -398,20 +398,9 @@ void fs_ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 void fs_ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi);
 
-/* access(2) and chdir(2) on a user's mount (no default_permissions; a
- * root daemon's mount has it and the kernel never asks): the daemon has
- * the caller's ids, so the backing file system answers for it. */
-static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-	if (faccessat(fs_inode(FS(req), ino)->fd, "", mask,
-		      AT_EMPTY_PATH | AT_EACCESS) < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_err(req, 0);
-}
-
 /* No getlk/setlk/flock: the kernel then keeps POSIX and flock locks
- * itself, which is exact for every process using the mount. */
+ * itself, which is exact for every process using the mount. No access:
+ * default_permissions makes the kernel check. */
 const struct fuse_lowlevel_ops fs_ll_ops = {
 	.init = fs_ll_init,
 	.lookup = ll_lookup,
@@ -419,7 +408,6 @@ const struct fuse_lowlevel_ops fs_ll_ops = {
 	.forget_multi = ll_forget_multi,
 	.getattr = ll_getattr,
 	.setattr = ll_setattr,
-	.access = ll_access,
 	.readlink = ll_readlink,
 	.mknod = ll_mknod,
 	.mkdir = ll_mkdir,

@@ -42,16 +42,13 @@ static int build_args(const struct fs_config *cfg, bool as_root,
 
 	if (!name)
 		return -ENOMEM;
-	/* Only a root daemon serves other users (allow_other) and needs the
-	 * kernel to check permissions for them. A user's mount admits only
-	 * processes with the daemon's own uids and gids, so the backing file
-	 * system's checks on the daemon's calls are the caller's checks, and
-	 * default_permissions would only cost a GETATTR of the directory
-	 * after each change in it (2 of the 7 round trips a caller waits for
-	 * to create, stat and delete a file). */
-	if (asprintf(&opts, "fsname=%s,subtype=hermesfs,max_read=%u%s", name,
-		     FS_MAX_READ, as_root ? ",default_permissions,allow_other"
-		     : "") < 0)
+	/* default_permissions on every mount, a user's too: without it the
+	 * backing file system checks the daemon's calls, which carry the
+	 * daemon's groups and capabilities rather than the caller's, and open
+	 * for reading where the caller asked to execute. */
+	if (asprintf(&opts, "fsname=%s,subtype=hermesfs,default_permissions,"
+		     "max_read=%u%s", name, FS_MAX_READ,
+		     as_root ? ",allow_other" : "") < 0)
 		opts = NULL;
 	if (!opts || fuse_opt_add_arg(args, "hermesfs") ||
 	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts) ||
