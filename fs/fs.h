@@ -115,8 +115,8 @@ void fs_free(struct fs *fs);
 /*
  * Walk the tree under root_fd, compare it with the store's snapshot (what
  * the store last knew of it) and journal every difference (created,
- * removed, content/size/mtime changed, mode changed, type changed), then
- * replace the snapshot with the tree as found. With no snapshot at all it
+ * removed, size, mtime or ctime changed, mode changed, type changed),
+ * then replace the snapshot with the tree as found. With no snapshot at all it
  * journals one RESCAN of the root. *changes (may be NULL) gets the number
  * of entries journaled. Waits until they are durable. Run it before
  * serving, after an unclean shutdown.

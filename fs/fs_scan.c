@@ -24,6 +24,7 @@ struct fs_node {
 	uint32_t mode;
 	int64_t mtime_ns;
 	int64_t ino;
+	int64_t ctime_ns;
 };
 
 struct nodes {
@@ -93,7 +94,8 @@ static int walk(int dirfd, const char *prefix, struct nodes *ns)
 			.size = S_ISDIR(st.st_mode) ? 0 : st.st_size,
 			.mode = st.st_mode,
 			.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-			.ino = (int64_t)st.st_ino };
+			.ino = (int64_t)st.st_ino,
+			.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec };
 		if ((r = nodes_push(ns, &nd)) < 0)
 			break;
 		if (S_ISDIR(st.st_mode)) {
@@ -131,7 +133,7 @@ static int snap_collect(const struct store_snap_row *row, void *arg)
 {
 	struct fs_node nd = { .path = (char *)row->path, .type = row->type,
 		.size = row->size, .mode = row->mode, .mtime_ns = row->mtime_ns,
-		.ino = row->ino };
+		.ino = row->ino, .ctime_ns = row->ctime_ns };
 
 	return nodes_push(arg, &nd);
 }
@@ -144,7 +146,7 @@ static int snapshot_write(struct store *st, const struct nodes *ns)
 		const struct fs_node *nd = &ns->v[i];
 		struct store_snap_row row = { .path = nd->path, .type = nd->type,
 			.size = nd->size, .mode = nd->mode, .mtime_ns = nd->mtime_ns,
-			.ino = nd->ino };
+			.ino = nd->ino, .ctime_ns = nd->ctime_ns };
 
 		r = store_snapshot_put(st, &row);
 	}
@@ -218,8 +220,10 @@ static void journal_changed(struct journaler *j, const struct fs_node *old,
 		journal_added(j, nd);
 		return;
 	}
+	/* A ctime of 0 came from a snapshot taken before schema 2. */
 	if (nd->type == STORE_FT_FILE && (old->size != nd->size ||
-	    old->mtime_ns != nd->mtime_ns || old->ino != nd->ino))
+	    old->mtime_ns != nd->mtime_ns || old->ino != nd->ino ||
+	    (old->ctime_ns != 0 && old->ctime_ns != nd->ctime_ns)))
 		jadd(j, STORE_OP_WRITE, nd->path, NULL, nd->mode);
 	if ((old->mode & 07777) != (nd->mode & 07777))
 		jadd(j, STORE_OP_CHMOD, nd->path, NULL, nd->mode);

@@ -21,7 +21,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_SHA256_LEN 32
 
 /* Journal operations. Values are stored on disk: never renumber. */
@@ -241,6 +241,7 @@ struct store_snap_row {
 	uint32_t mode;
 	int64_t mtime_ns;
 	int64_t ino;
+	int64_t ctime_ns;	/* 0: not known (taken before schema 2) */
 };
 int store_snapshot_begin(struct store *st);
 int store_snapshot_put(struct store *st, const struct store_snap_row *row);

@@ -32,6 +32,9 @@ static const char *const migrations[] = {
 	"  mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE conflicts(id INTEGER PRIMARY KEY, sandbox INTEGER NOT NULL,"
 	"  path TEXT NOT NULL, copy_path TEXT NOT NULL, time_ns INTEGER NOT NULL);",
+	/* 1 -> 2: a write that keeps the size and puts the mtime back (cp -p,
+	 * rsync -t, touch -r) still moves the ctime, which no caller can set */
+	"ALTER TABLE snapshot ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 

@@ -219,7 +219,7 @@ int store_snapshot_put(struct store *st, const struct store_snap_row *row)
 
 	store_lock(st);
 	if (st->snap_put == NULL && store_prepare(st, "INSERT OR REPLACE INTO"
-	    " snapshot VALUES(?,?,?,?,?,?)", &st->snap_put) < 0)
+	    " snapshot VALUES(?,?,?,?,?,?,?)", &st->snap_put) < 0)
 		goto out;
 	s = st->snap_put;
 	sqlite3_bind_text(s, 1, row->path, -1, SQLITE_STATIC);
@@ -228,6 +228,7 @@ int store_snapshot_put(struct store *st, const struct store_snap_row *row)
 	sqlite3_bind_int64(s, 4, row->mode);
 	sqlite3_bind_int64(s, 5, row->mtime_ns);
 	sqlite3_bind_int64(s, 6, row->ino);
+	sqlite3_bind_int64(s, 7, row->ctime_ns);
 	if (sqlite3_step(s) == SQLITE_DONE)
 		r = 0;
 	sqlite3_reset(s);
@@ -249,8 +250,8 @@ int store_snapshot_foreach(struct store *st, store_snap_fn fn, void *arg)
 	int r = -EIO, rc;
 
 	store_lock(st);
-	if (store_prepare(st, "SELECT path,type,size,mode,mtime_ns,ino FROM"
-	    " snapshot ORDER BY path", &s) < 0)
+	if (store_prepare(st, "SELECT path,type,size,mode,mtime_ns,ino,ctime_ns"
+	    " FROM snapshot ORDER BY path", &s) < 0)
 		goto out;
 	r = 0;
 	while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -260,6 +261,7 @@ int store_snapshot_foreach(struct store *st, store_snap_fn fn, void *arg)
 		row.mode = (uint32_t)sqlite3_column_int64(s, 3);
 		row.mtime_ns = sqlite3_column_int64(s, 4);
 		row.ino = sqlite3_column_int64(s, 5);
+		row.ctime_ns = sqlite3_column_int64(s, 6);
 		r = fn(&row, arg);
 	}
 	if (r == 0 && rc != SQLITE_DONE)

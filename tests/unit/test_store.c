@@ -717,6 +717,7 @@ static int snap_fn(const struct store_snap_row *r, void *arg)
 		assert_int_equal(r->type, STORE_FT_DIR);
 		assert_int_equal(r->ino, 77);
 		assert_int_equal(r->mtime_ns, 5);
+		assert_int_equal(r->ctime_ns, 6);
 	}
 	(*n)++;
 	return 0;
@@ -725,8 +726,8 @@ static int snap_fn(const struct store_snap_row *r, void *arg)
 static void test_snapshot(void **state)
 {
 	struct fx *f = *state;
-	struct store_snap_row a = { "a", STORE_FT_FILE, 10, 0100644, 4, 76 };
-	struct store_snap_row b = { "b", STORE_FT_DIR, 0, 040755, 5, 77 };
+	struct store_snap_row a = { "a", STORE_FT_FILE, 10, 0100644, 4, 76, 0 };
+	struct store_snap_row b = { "b", STORE_FT_DIR, 0, 040755, 5, 77, 6 };
 	int64_t cnt = -1;
 	int n = 0;
 
@@ -744,6 +745,43 @@ static void test_snapshot(void **state)
 	assert_int_equal(store_snapshot_commit(f->st), 0);
 	assert_int_equal(store_snapshot_count(f->st, &cnt), 0);
 	assert_int_equal(cnt, 1);
+}
+
+static int snap_first(const struct store_snap_row *r, void *arg)
+{
+	*(struct store_snap_row *)arg = *r;
+	((struct store_snap_row *)arg)->path = NULL;	/* not ours to keep */
+	return 0;
+}
+
+/* A store written by schema 1 (no ctime in the snapshot) opens at the
+ * current version with its snapshot rows intact and their ctime unknown. */
+static void test_snapshot_migration(void **state)
+{
+	struct fx *f = *state;
+	struct store_snap_row a = { "a", STORE_FT_FILE, 10, 0100644, 4, 76, 9 };
+	struct store_snap_row got = { 0 };
+	sqlite3 *db = NULL;
+	int v = 0;
+
+	assert_int_equal(store_snapshot_begin(f->st), 0);
+	assert_int_equal(store_snapshot_put(f->st, &a), 0);
+	assert_int_equal(store_snapshot_commit(f->st), 0);
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE snapshot DROP COLUMN"
+				      " ctime_ns; PRAGMA user_version=1",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	assert_int_equal(store_schema_version(f->st, &v), 0);
+	assert_int_equal(v, STORE_SCHEMA_VERSION);
+	assert_int_equal(store_snapshot_foreach(f->st, snap_first, &got), 0);
+	assert_int_equal(got.size, 10);
+	assert_int_equal(got.mtime_ns, 4);
+	assert_int_equal(got.ino, 76);
+	assert_int_equal(got.ctime_ns, 0);
 }
 
 static void test_conflicts(void **state)
@@ -1047,6 +1085,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_schema_and_reopen),
+		T(test_snapshot_migration),
 		cmocka_unit_test(test_open_bad_path),
 		T(test_journal_append_read),
 		T(test_journal_fields),
