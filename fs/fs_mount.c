@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -33,22 +34,28 @@ static char *opt_escape(const char *s)
 	return out;
 }
 
-static int build_args(const struct fs_config *cfg, bool as_root,
+static int build_args(const struct fs_config *cfg, bool as_root, int root_fd,
 		      struct fuse_args *args)
 {
 	char *name = opt_escape(cfg->fsname ? cfg->fsname : "hermesfs");
 	char *opts = NULL;
+	struct statvfs sv;
+	bool noexec;
 	int r = -ENOMEM;
 
 	if (!name)
 		return -ENOMEM;
+	/* The daemon's open is a read even when the caller executes: a
+	 * noexec backing file system must make the mount noexec too, or its
+	 * files would run through it. (FUSE mounts are nosuid and nodev.) */
+	noexec = fstatvfs(root_fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
 	/* default_permissions on every mount, a user's too: without it the
 	 * backing file system checks the daemon's calls, which carry the
 	 * daemon's groups and capabilities rather than the caller's, and open
 	 * for reading where the caller asked to execute. */
 	if (asprintf(&opts, "fsname=%s,subtype=hermesfs,default_permissions,"
-		     "max_read=%u%s", name, FS_MAX_READ,
-		     as_root ? ",allow_other" : "") < 0)
+		     "max_read=%u%s%s", name, FS_MAX_READ,
+		     as_root ? ",allow_other" : "", noexec ? ",noexec" : "") < 0)
 		opts = NULL;
 	if (!opts || fuse_opt_add_arg(args, "hermesfs") ||
 	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts) ||
@@ -169,7 +176,7 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	fs->no_passthrough = cfg->no_passthrough;
 	if (!(fs->mountpoint = strdup(cfg->mountpoint)) ||
 	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
-	    (r = build_args(cfg, fs->as_root, &args)) < 0)
+	    (r = build_args(cfg, fs->as_root, fs->root_fd, &args)) < 0)
 		goto out;
 	umask(0);	/* the kernel already applied the caller's umask */
 	raise_nofile();

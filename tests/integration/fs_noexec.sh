@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A backing directory on a noexec file system stays noexec through the
+# mount: the daemon opens a file for reading when the caller executes it, so
+# only the mount's own noexec flag keeps its programs from running. Runs in
+# its own mount namespace, where it mounts a noexec tmpfs.
+if [ -z "${HERMES_NOEXEC_NS:-}" ]; then
+    HERMES_NOEXEC_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+    exit 77	# unshare missing
+fi
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_mount.sh"
+[ -e /dev/fuse ] || skip "no /dev/fuse"
+
+B=$T/backing M=$T/mnt M2=$T/mnt2 E=$T/exec
+mkdir -p "$B" "$M" "$M2" "$E"
+mount -t tmpfs -o noexec tmpfs "$B" || fail "mount a noexec tmpfs"
+at_exit "umount -l '$B'"
+printf '#!/bin/sh\necho ran\n' > "$B/prog"
+chmod 755 "$B/prog"
+! "$B/prog" 2>/dev/null || fail "the noexec tmpfs ran a program"
+
+mount_hermesfs "$B" "$M"
+opts=$(awk -v mp="$M" '$5 == mp { print $6 }' /proc/self/mountinfo)
+[[ ,$opts, == *,noexec,* ]] || fail "mount over a noexec backing is not noexec: $opts"
+out=$("$M/prog" 2>&1) && fail "ran through the mount: $out"
+[[ $out == *"Permission denied"* ]] || fail "unexpected error: $out"
+assert_eq "$(cat "$M/prog")" "$(printf '#!/bin/sh\necho ran')"
+unmount_hermesfs "$M" || fail "unmount"
+
+# An ordinary backing directory still runs its programs through the mount.
+cp "$B/prog" "$E/prog"
+mount_hermesfs "$E" "$M2"
+assert_eq "$("$M2/prog")" "ran"
+unmount_hermesfs "$M2" || fail "unmount"
+echo PASS
