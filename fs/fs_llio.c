@@ -368,13 +368,17 @@ static void dir_free(struct fs *fs, struct fs_dir *d)
 void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_dir *d = calloc(1, sizeof(*d));
+	char proc[64];
 	int fd, e;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(fs_inode(FS(req), ino)->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Through /proc, not openat(fd, "."): resolving "." would need
+	 * search permission on a directory that need only be readable. */
+	fd = open(fs_proc_path(proc, fs_inode(FS(req), ino)->fd),
+		  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (d->dp = fdopendir(fd)) == NULL) {
 		e = errno;
 		if (fd >= 0)
@@ -448,7 +452,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					d->entry = NULL;
 					continue;
 				}
-				break;
+				if (err != EACCES)
+					break;
+				/* A directory readable but not searchable: list
+				 * the name alone, as getdents does natively. */
+				err = 0;
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
 			}
 			n = fuse_add_direntry_plus(req, p, rem, d->entry->d_name, &e,
 						   d->entry->d_off);

@@ -28,7 +28,8 @@ chmod 755 "$T"
 mkdir -p "$T/bin" && cp "$HERMESFS" "$T/bin/" || fail "copy the program"
 HERMESFS=$T/bin/$(basename "$HERMESFS")
 B=$T/backing M=$T/mnt ST=$T/state
-mkdir -p "$B/closed" "$B/rootdir" "$B/work" "$M" "$ST"
+mkdir -p "$B/closed" "$B/rootdir" "$B/work" "$B/listonly" "$M" "$ST"
+echo l > "$B/listonly/name"
 echo ro > "$B/ro"
 echo secret > "$B/closed/f"
 echo root > "$B/rootdir/rootfile"
@@ -39,6 +40,7 @@ chown -R 0:0 "$B/rootdir"
 chown 0:4242 "$B/groupfile"
 chmod 0444 "$B/ro"
 chmod 0000 "$B/closed"
+chmod 0444 "$B/listonly"
 chmod 0744 "$B/rootdir/script"
 chmod 0640 "$B/groupfile"
 $DAEMON env HOME="$T" "$HERMESFS" -f --state "$ST" "$B" "$M" >"$T/log" 2>&1 &
@@ -59,6 +61,8 @@ denied 'test -x closed'
 denied 'cd closed'
 denied 'ls closed'
 denied 'cat closed/f'
+allowed 'test "$(ls listonly)" = name'	# readable, not searchable
+denied 'cat listonly/name'
 denied 'chmod 777 rootdir/rootfile'
 denied 'rm -f rootdir/rootfile'
 denied 'touch rootdir/new'
