@@ -123,8 +123,10 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct fs *fs = FS(req);
 	struct fs_inode *in = fs_inode(fs, ino);
 	int hfd = fi ? ((struct fs_fh *)(uintptr_t)fi->fh)->fd : -1;
+	/* Owner first: a chown carries the mode without its setuid bit, and
+	 * when the chown is refused that bit must stay. */
 	static const int parts[] = {
-		FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID,
+		FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
 		FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW,
 	};

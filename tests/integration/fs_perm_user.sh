@@ -21,6 +21,9 @@ command -v fusermount3 >/dev/null || skip "no fusermount3"
 # (so the kernel admits them to a user's mount) but not that group.
 DAEMON="setpriv --reuid=65534 --regid=65534 --groups=4242"
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# This caller has a group the daemon lacks: the kernel lets it chgrp to that
+# group, the backing file system refuses the daemon.
+GROUPED="setpriv --reuid=65534 --regid=65534 --groups=4343"
 mknod -m 666 "$T/fuse" c 10 229 && mount --bind "$T/fuse" /dev/fuse ||
     fail "cannot give this namespace an open /dev/fuse"
 chmod 755 "$T"
@@ -35,6 +38,7 @@ echo secret > "$B/closed/f"
 echo root > "$B/rootdir/rootfile"
 printf '#!/bin/sh\necho ran\n' > "$B/rootdir/script"
 echo group > "$B/groupfile"
+echo suid > "$B/work/suid"
 chown -R 65534:65534 "$B" "$M" "$ST"
 chown -R 0:0 "$B/rootdir"
 chown 0:4242 "$B/groupfile"
@@ -43,6 +47,7 @@ chmod 0000 "$B/closed"
 chmod 0444 "$B/listonly"
 chmod 0744 "$B/rootdir/script"
 chmod 0640 "$B/groupfile"
+chmod 04755 "$B/work/suid"
 $DAEMON env HOME="$T" "$HERMESFS" -f --state "$ST" "$B" "$M" >"$T/log" 2>&1 &
 PID=$!
 at_exit "kill $PID 2>/dev/null; fusermount3 -u -z '$M' 2>/dev/null"
@@ -71,6 +76,9 @@ allowed 'cat rootdir/script'
 denied './rootdir/script'		# readable, but not executable by others
 denied 'cat groupfile'			# the daemon's group is not the caller's
 denied 'chgrp 4242 work'		# nor may the caller give it away
+! $GROUPED chgrp 4343 "$M/work/suid" 2>/dev/null ||
+    fail "the daemon gave a file to a group it is not in"
+assert_eq "$(stat -c %a.%g "$B/work/suid")" "4755.65534" "a refused chgrp"
 allowed 'test -w work && cd work && echo hi > a && mv a b && cat b && rm b'
 assert_eq "$(cat "$B/ro")" "ro"
 assert_eq "$(cat "$B/rootdir/rootfile")" "root"
