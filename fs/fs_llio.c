@@ -163,6 +163,19 @@ static void trunc_kill_suid(struct fs *fs, fuse_req_t req, int fd)
 	}
 }
 
+/* The kernel marks an exec's open with __FMODE_EXEC in the open flags. */
+#define FS_O_EXEC 040
+
+/* The mount carries the backing root's noexec; a noexec file system
+ * mounted further down is refused here, at the exec's open. */
+static bool exec_refused(int fd, int flags)
+{
+	struct statvfs sv;
+
+	return (flags & FS_O_EXEC) &&
+	    (fstatvfs(fd, &sv) < 0 || (sv.f_flag & ST_NOEXEC));
+}
+
 void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
@@ -174,6 +187,11 @@ void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fd = open(proc, backing_flags(fs, fi->flags));
 	if (fd < 0 && errno == EACCES)	/* write-only file, non-root daemon */
 		fd = open(proc, (fi->flags & ~(O_APPEND | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	if (fd >= 0 && exec_refused(fd, fi->flags)) {
+		close(fd);
+		fd = -1;
+		errno = EACCES;
+	}
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;

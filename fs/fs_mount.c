@@ -40,22 +40,25 @@ static int build_args(const struct fs_config *cfg, bool as_root, int root_fd,
 	char *name = opt_escape(cfg->fsname ? cfg->fsname : "hermesfs");
 	char *opts = NULL;
 	struct statvfs sv;
-	bool noexec;
 	int r = -ENOMEM;
 
 	if (!name)
 		return -ENOMEM;
-	/* The daemon's open is a read even when the caller executes: a
-	 * noexec backing file system must make the mount noexec too, or its
-	 * files would run through it. (FUSE mounts are nosuid and nodev.) */
-	noexec = fstatvfs(root_fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC);
+	if (fstatvfs(root_fd, &sv) < 0) {
+		r = -errno;
+		goto out;
+	}
 	/* default_permissions on every mount, a user's too: without it the
 	 * backing file system checks the daemon's calls, which carry the
 	 * daemon's groups and capabilities rather than the caller's, and open
-	 * for reading where the caller asked to execute. */
+	 * for reading where the caller asked to execute. For that same read,
+	 * a noexec backing file system makes the mount noexec too (FUSE
+	 * mounts are nosuid and nodev; file systems mounted further down:
+	 * exec_refused() in fs_llio.c). */
 	if (asprintf(&opts, "fsname=%s,subtype=hermesfs,default_permissions,"
 		     "max_read=%u%s%s", name, FS_MAX_READ,
-		     as_root ? ",allow_other" : "", noexec ? ",noexec" : "") < 0)
+		     as_root ? ",allow_other" : "",
+		     (sv.f_flag & ST_NOEXEC) ? ",noexec" : "") < 0)
 		opts = NULL;
 	if (!opts || fuse_opt_add_arg(args, "hermesfs") ||
 	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opts) ||
