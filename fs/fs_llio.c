@@ -528,6 +528,12 @@ void fs_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, r);
 }
 
+/*
+ * POSIX_ACL: the kernel checks callers against the backing files' ACLs
+ * (read through getxattr, then cached), not their mode bits alone; the
+ * backing file system keeps mode and ACL in step and gives what the daemon
+ * creates its directory's default ACL.
+ */
 void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
@@ -535,7 +541,8 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
-			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ATOMIC_O_TRUNC;
+			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ATOMIC_O_TRUNC |
+			FUSE_CAP_POSIX_ACL;
 
 	if (fs->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;

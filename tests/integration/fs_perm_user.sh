@@ -45,7 +45,9 @@ chown 0:4242 "$B/groupfile"
 chmod 0444 "$B/ro"
 chmod 0000 "$B/closed"
 chmod 0444 "$B/listonly"
+cp "$B/rootdir/script" "$B/rootdir/prog"
 chmod 0744 "$B/rootdir/script"
+chmod 0755 "$B/rootdir/prog"
 chmod 0640 "$B/groupfile"
 chmod 04755 "$B/work/suid"
 $DAEMON env HOME="$T" "$HERMESFS" -f --state "$ST" "$B" "$M" >"$T/log" 2>&1 &
@@ -73,7 +75,10 @@ denied 'rm -f rootdir/rootfile'
 denied 'touch rootdir/new'
 denied 'mkdir rootdir/sub'
 allowed 'cat rootdir/script'
-denied './rootdir/script'		# readable, but not executable by others
+if [[ ,$(findmnt -no OPTIONS -T "$T"), != *,noexec,* ]]; then
+    allowed './rootdir/prog'		# executable by others
+    denied './rootdir/script'		# readable, but not executable by others
+fi
 denied 'cat groupfile'			# the daemon's group is not the caller's
 denied 'chgrp 4242 work'		# nor may the caller give it away
 ! $GROUPED chgrp 4343 "$M/work/suid" 2>/dev/null ||

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# POSIX ACLs on backing files hold through the mount: a named-user entry
+# that denies what the mode bits allow denies it through the mount, and one
+# that grants what the mode bits refuse grants it (a root daemon's mount,
+# which serves every user).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_mount.sh"
+[ -e /dev/fuse ] || skip "no /dev/fuse"
+[ "$(id -u)" = 0 ] || skip "needs root (a mount other users may use)"
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+
+# set_acl FILE NOBODY_PERMS: user::rw- user:65534:NOBODY_PERMS group::r--
+# mask::r-- other::r-- (the kernel's xattr form; no setfacl needed)
+set_acl() {
+    "$PYTHON" - "$1" "$2" <<'PY'
+import os, struct, sys
+u = 0xFFFFFFFF
+ents = [(1, 6, u), (2, int(sys.argv[2]), 65534), (4, 4, u), (0x10, 4, u), (0x20, 4, u)]
+os.setxattr(sys.argv[1], "system.posix_acl_access",
+            struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ents))
+PY
+}
+
+B=$T/backing M=$T/mnt
+mkdir -p "$B" "$M"
+chmod 755 "$T" "$B"
+echo denied > "$B/deny"
+echo granted > "$B/grant"
+set_acl "$B/deny" 0 2>/dev/null || skip "no POSIX ACLs on $(findmnt -no FSTYPE -T "$B")"
+set_acl "$B/grant" 4
+chmod 0640 "$B/grant"	# mask r--: group bits; other ---
+chmod o+r "$B/deny"
+# What the backing directory says, natively:
+! $NOBODY cat "$B/deny" >/dev/null 2>&1 || fail "native: the deny entry did not deny"
+assert_eq "$($NOBODY cat "$B/grant")" "granted" "native read through the grant entry"
+
+mount_hermesfs "$B" "$M"
+! $NOBODY cat "$M/deny" >/dev/null 2>&1 || fail "read through the mount what an ACL denies"
+assert_eq "$($NOBODY cat "$M/grant" 2>&1)" "granted" "read through the mount by an ACL's grant"
+# An ACL set through the mount takes effect at once.
+echo later > "$M/later"
+chmod 644 "$M/later"
+assert_eq "$($NOBODY cat "$M/later")" "later"
+set_acl "$M/later" 0
+! $NOBODY cat "$M/later" >/dev/null 2>&1 || fail "an ACL set through the mount did not apply"
+unmount_hermesfs "$M" || fail "unmount"
+echo PASS
