@@ -11,7 +11,7 @@
 #   the same metadata workloads on fuse-overlayfs (Debian's, the FUSE
 #   overlay rootless podman uses; no journal), when installed: what any
 #   FUSE file system costs on this machine, the floor under our ratios
-# Each workload runs BENCH_FS_REPEAT times (default 3) on every side, the
+# Each workload runs BENCH_FS_REPEAT times (default 5) on every side, the
 # sides interleaved and their order rotated each round, and the median is
 # reported: the machine is noisy, and ext4 without a journal makes a create
 # slower while many inodes were deleted nearby in the last minutes, which
@@ -36,7 +36,7 @@ HERMES_SRC=${HERMES_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 HERMES_BUILD=${HERMES_BUILD:-$HERMES_SRC/build}
 HERMESFS=$HERMES_BUILD/bin/hermesfs
 SIZE_MB=${BENCH_FS_SIZE_MB:-1024}
-REPEAT=${BENCH_FS_REPEAT:-3}
+REPEAT=${BENCH_FS_REPEAT:-5}
 T=$(mktemp -d "${BENCH_DIR:-/tmp}/hermes-bench-fs.XXXXXX")
 PIDS=()
 DATA=$T		# where the trees and stores live
@@ -56,7 +56,9 @@ FSDESC=$(df -P "$T" | awk 'NR==2 {print $1}')
 if [ "$(id -u)" = 0 ] && [ -z "${BENCH_FS_NATIVE_FS:-}" ] &&
    command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null; then
     truncate -s $((SIZE_MB * 3 + 2048))M "$T/fs.img"
-    if mkfs.ext4 -q -F "$T/fs.img" &&
+    # Inode tables and journal written now: left lazy, a kernel thread
+    # zeroes them during the first rounds, competing with whatever runs.
+    if mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$T/fs.img" &&
        LOOP=$(losetup -f --show --direct-io=on "$T/fs.img") &&
        mkdir -p "$T/fs" && mount "$LOOP" "$T/fs"; then
         DATA=$T/fs
