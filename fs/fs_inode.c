@@ -159,17 +159,27 @@ void fs_forget_one(struct fs *fs, fuse_ino_t ino, uint64_t n)
 
 char *fs_fd_relpath(struct fs *fs, int fd)
 {
+	static const char deleted[] = " (deleted)";
 	char proc[64], buf[PATH_MAX + 1];
 	struct stat st;
 	ssize_t n;
 
 	if (fd == fs->root_fd)
 		return strdup("");
-	n = readlink(fs_proc_path(proc, fd), buf, sizeof(buf) - 1);
+	if (fs->proc_fd >= 0) {
+		snprintf(proc, sizeof(proc), "%d", fd);
+		n = readlinkat(fs->proc_fd, proc, buf, sizeof(buf) - 1);
+	} else {
+		n = readlink(fs_proc_path(proc, fd), buf, sizeof(buf) - 1);
+	}
 	if (n <= 0 || (size_t)n >= sizeof(buf) - 1)
 		return NULL;
 	buf[n] = '\0';
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+	/* The kernel marks an unlinked file's link so; a name that merely
+	 * ends that way costs one fstat to tell apart. */
+	if ((size_t)n > sizeof(deleted) - 1 &&
+	    strcmp(buf + n - (sizeof(deleted) - 1), deleted) == 0 &&
+	    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !S_ISDIR(st.st_mode) && st.st_nlink == 0) {
 		errno = ENOENT;	/* unlinked: nothing left to journal */
 		return NULL;

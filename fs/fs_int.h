@@ -81,6 +81,7 @@ struct fs_inode {
 
 struct fs {
 	int root_fd;			/* backing directory */
+	int proc_fd;			/* /proc/self/fd, or -1 */
 	char *root_path;		/* its path, to relativize /proc/self/fd links */
 	size_t root_len;
 	struct fs_inode root;

@@ -173,6 +173,9 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	if (!fs)
 		return -ENOMEM;
 	fs->root_fd = -1;
+	/* Each journaled change reads its path from /proc/self/fd/N: looked
+	 * up from this directory, that is one component, not four. */
+	fs->proc_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fs->store = cfg->store;
 	fs->as_root = geteuid() == 0;
 	fs->writeback = cfg->writeback_cache;
@@ -315,6 +318,8 @@ void fs_free(struct fs *fs)
 	fs_itab_free(fs);
 	if (fs->root_fd >= 0)
 		close(fs->root_fd);
+	if (fs->proc_fd >= 0)
+		close(fs->proc_fd);
 	free(fs->root_path);
 	free(fs->mountpoint);
 	free(fs);
