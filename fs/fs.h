@@ -14,9 +14,9 @@
  * and symlinks are chowned to the calling process's uid/gid (gid left to
  * the kernel's setgid-directory rule when the parent is setgid).
  *
- * fs_new() sets the process umask to 0 (the kernel already applied the
- * caller's umask to modes it passes us): create other files with explicit
- * modes.
+ * fs_new() sets the process umask to 0 (request threads apply each
+ * caller's own umask around what they create): create other files with
+ * explicit modes.
  *
  * All functions return 0 or a negative errno unless stated otherwise.
  */

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,31 @@ void fs_settle_open(struct fs *fs)
 	pthread_mutex_lock(&fs->settle_lock);
 	fs_pt_watch_settle(fs);
 	pthread_mutex_unlock(&fs->settle_lock);
+}
+
+/* umask is per fs_struct, which threads share: each request thread takes
+ * its own copy (unshare CLONE_FS) the first time. 1 = own, -1 = could not. */
+static __thread int umask_own;
+
+mode_t fs_umask_push(fuse_req_t req, mode_t mode)
+{
+	if (!umask_own)
+		umask_own = unshare(CLONE_FS) == 0 ? 1 : -1;
+	if (umask_own < 0)	/* mask it here: default ACLs then see less */
+		return fs_umask_mode(req, mode);
+	umask(fuse_req_ctx(req)->umask);
+	return mode;
+}
+
+void fs_umask_pop(void)
+{
+	if (umask_own > 0)
+		umask(0);
+}
+
+mode_t fs_umask_mode(fuse_req_t req, mode_t mode)
+{
+	return mode & ~fuse_req_ctx(req)->umask;
 }
 
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd)

@@ -170,6 +170,17 @@ void fs_fh_drain(struct fs *fs);
 /* When running as root: give a node just created (name in parent, or fd)
  * to the calling uid/gid (gid left alone under a setgid parent). */
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd);
+/*
+ * Around a create, mkdir or mknod: the kernel leaves the caller's umask to
+ * us (DONT_MASK), and the backing file system must apply it only where the
+ * parent has no default ACL. fs_umask_push() gives this request thread the
+ * caller's umask and returns the mode to create with; fs_umask_pop() puts
+ * umask 0 back. fs_umask_mode() is the mode the caller meant (for the
+ * journal).
+ */
+mode_t fs_umask_push(fuse_req_t req, mode_t mode);
+void fs_umask_pop(void);
+mode_t fs_umask_mode(fuse_req_t req, mode_t mode);
 
 /* ---- passthrough (fs_pt.c) ---- */
 /* After mounting: put our transport under the session (it asks the kernel

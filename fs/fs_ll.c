@@ -192,18 +192,28 @@ static void reply_new(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
-	if (mknodat(fs_inode(FS(req), parent)->fd, name, mode, rdev) < 0)
+	int r = mknodat(fs_inode(FS(req), parent)->fd, name,
+			fs_umask_push(req, mode), rdev);
+
+	fs_umask_pop();
+	if (r < 0)
 		fuse_reply_err(req, errno);
 	else	/* journaled as a create; the sync engine skips non-files */
-		reply_new(req, parent, name, STORE_OP_CREATE, NULL, mode);
+		reply_new(req, parent, name, STORE_OP_CREATE, NULL,
+			  fs_umask_mode(req, mode));
 }
 
 static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	if (mkdirat(fs_inode(FS(req), parent)->fd, name, mode) < 0)
+	int r = mkdirat(fs_inode(FS(req), parent)->fd, name,
+			fs_umask_push(req, mode));
+
+	fs_umask_pop();
+	if (r < 0)
 		fuse_reply_err(req, errno);
 	else
-		reply_new(req, parent, name, STORE_OP_MKDIR, NULL, S_IFDIR | mode);
+		reply_new(req, parent, name, STORE_OP_MKDIR, NULL,
+			  S_IFDIR | fs_umask_mode(req, mode));
 }
 
 static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,

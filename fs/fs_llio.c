@@ -225,14 +225,16 @@ void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int fd, r;
 
 	fd = openat(p->fd, name, backing_flags(fs, fi->flags) | O_CREAT |
-		    (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
+		    (fi->flags & O_EXCL) | O_NOFOLLOW, fs_umask_push(req, mode));
+	fs_umask_pop();
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
 	fs_own(fs, req, p->fd, name, fd);
 	path = fs_child_relpath(fs, parent, name);
-	fs_journal(fs, STORE_OP_CREATE, path, NULL, S_IFREG | (mode & 07777));
+	fs_journal(fs, STORE_OP_CREATE, path, NULL,
+		   S_IFREG | (fs_umask_mode(req, mode) & 07777));
 	free(path);
 	if ((r = fs_do_lookup(fs, parent, name, &e)) < 0) {
 		close(fd);
@@ -532,7 +534,8 @@ void fs_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
  * POSIX_ACL: the kernel checks callers against the backing files' ACLs
  * (read through getxattr, then cached), not their mode bits alone; the
  * backing file system keeps mode and ACL in step and gives what the daemon
- * creates its directory's default ACL.
+ * creates its directory's default ACL. DONT_MASK: a default ACL replaces
+ * the caller's umask, so the kernel leaves the umask to us (fs_umask_push).
  */
 void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -542,7 +545,7 @@ void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_SPLICE_READ | FUSE_CAP_AUTO_INVAL_DATA |
 			FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
 			FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_ATOMIC_O_TRUNC |
-			FUSE_CAP_POSIX_ACL;
+			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
 	if (fs->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;

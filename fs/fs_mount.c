@@ -184,7 +184,7 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
 	    (r = build_args(cfg, fs->as_root, fs->root_fd, &args)) < 0)
 		goto out;
-	umask(0);	/* the kernel already applied the caller's umask */
+	umask(0);	/* callers' umasks: fs_umask_push() */
 	raise_nofile();
 	fs->se = fuse_session_new(&args, &fs_ll_ops, sizeof(fs_ll_ops), fs);
 	if (!fs->se) {

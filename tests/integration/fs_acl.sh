@@ -2,7 +2,9 @@
 # POSIX ACLs on backing files hold through the mount: a named-user entry
 # that denies what the mode bits allow denies it through the mount, and one
 # that grants what the mode bits refuse grants it (a root daemon's mount,
-# which serves every user).
+# which serves every user). A directory's default ACL, not the caller's
+# umask, sets the mode of what is created in it, as natively; elsewhere the
+# umask does.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_mount.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
@@ -44,5 +46,24 @@ chmod 644 "$M/later"
 assert_eq "$($NOBODY cat "$M/later")" "later"
 set_acl "$M/later" 0
 ! $NOBODY cat "$M/later" >/dev/null 2>&1 || fail "an ACL set through the mount did not apply"
+
+# Default ACL user::rwx group::r-x other::r-x on a directory: with umask 077
+# a new file is 644 and a new directory 755 in it, 600 and 700 elsewhere.
+mkdir "$B/inherit"
+"$PYTHON" - "$B/inherit" <<'PY'
+import os, struct, sys
+ents = [(1, 7, 0xFFFFFFFF), (4, 5, 0xFFFFFFFF), (0x20, 5, 0xFFFFFFFF)]
+os.setxattr(sys.argv[1], "system.posix_acl_default",
+            struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ents))
+PY
+mkdir "$T/native"
+cp -a "$B/inherit" "$T/native/inherit" 2>/dev/null || fail "copy the directory with its ACL"
+for d in "$T/native" "$M"; do
+    (umask 077 && touch "$d/inherit/f" "$d/plain" && mkdir "$d/inherit/d" "$d/plainD")
+done
+assert_eq "$(cd "$T/native" && stat -c %a inherit/f inherit/d plain plainD | tr '\n' ' ')" \
+    "644 755 600 700 " "natively"
+assert_eq "$(cd "$B" && stat -c %a inherit/f inherit/d plain plainD | tr '\n' ' ')" \
+    "644 755 600 700 " "through the mount"
 unmount_hermesfs "$M" || fail "unmount"
 echo PASS
