@@ -291,6 +291,38 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	free(to);
 }
 
+/* Whether the caller is in group gid (its own or a supplementary one). */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Setting an access ACL drops set-group-ID when the caller is neither in
+ * the file's group nor root; the backing file system would not, as the
+ * root daemon is exempt (and the kernel leaves it to us with POSIX_ACL). */
+static void acl_kill_sgid(struct fs *fs, fuse_req_t req, struct fs_inode *in)
+{
+	char proc[64], *path;
+	struct stat st;
+
+	if (!fs->as_root || fuse_req_ctx(req)->uid == 0 ||
+	    fstatat(in->fd, "", &st, AT_EMPTY_PATH) < 0 ||
+	    !(st.st_mode & S_ISGID) || caller_in_group(req, st.st_gid) ||
+	    chmod(fs_proc_path(proc, in->fd), st.st_mode & 07777 & ~S_ISGID) < 0)
+		return;
+	path = fs_fd_relpath(fs, in->fd);
+	fs_journal(fs, STORE_OP_CHMOD, path, NULL, st.st_mode & 07777 & ~S_ISGID);
+	free(path);
+}
+
 /* xattr syscalls have no *at() form: go through /proc/self/fd, which
  * reaches the backing inode even when the tree is mounted over. */
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -308,6 +340,8 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, errno);
 		return;
 	}
+	if (strcmp(name, "system.posix_acl_access") == 0)
+		acl_kill_sgid(fs, req, in);
 	path = fs_fd_relpath(fs, in->fd);
 	fs_journal(fs, STORE_OP_XATTR, path, NULL, 0);
 	free(path);

@@ -9,6 +9,7 @@
 . "$(dirname "$0")/lib_mount.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 [ "$(id -u)" = 0 ] || skip "needs root (a mount other users may use)"
+[ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (another user cannot run \$PYTHON)"
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 
@@ -47,6 +48,18 @@ assert_eq "$($NOBODY cat "$M/later")" "later"
 set_acl "$M/later" 0
 ! $NOBODY cat "$M/later" >/dev/null 2>&1 || fail "an ACL set through the mount did not apply"
 
+# Setting an access ACL on one's own set-group-ID file, not being in its
+# group, drops set-group-ID (natively; through the mount the root daemon
+# would be exempt). The ACL sets rw-r--r--: 2775 becomes 644.
+for d in "$T/native" "$B"; do
+    mkdir -p "$d" && chmod 755 "$d"
+    echo g > "$d/sgid" && chown 65534:0 "$d/sgid" && chmod 2775 "$d/sgid"
+done
+$NOBODY env PYTHON=/usr/bin/python3 bash -c "$(declare -f set_acl); set_acl '$T/native/sgid' 4 && set_acl '$M/sgid' 4" ||
+    fail "owner could not set an ACL"
+assert_eq "$(stat -c %a "$T/native/sgid")" "644" "natively, after an ACL set by a non-member"
+assert_eq "$(stat -c %a "$B/sgid")" "644" "through the mount, after an ACL set by a non-member"
+
 # Default ACL user::rwx group::r-x other::r-x on a directory: with umask 077
 # a new file is 644 and a new directory 755 in it, 600 and 700 elsewhere.
 mkdir "$B/inherit"
@@ -56,7 +69,6 @@ ents = [(1, 7, 0xFFFFFFFF), (4, 5, 0xFFFFFFFF), (0x20, 5, 0xFFFFFFFF)]
 os.setxattr(sys.argv[1], "system.posix_acl_default",
             struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ents))
 PY
-mkdir "$T/native"
 cp -a "$B/inherit" "$T/native/inherit" 2>/dev/null || fail "copy the directory with its ACL"
 for d in "$T/native" "$M"; do
     (umask 077 && touch "$d/inherit/f" "$d/plain" && mkdir "$d/inherit/d" "$d/plainD")
