@@ -4,10 +4,7 @@
 # socket, honours --log-level, and with -f logs to stderr only. The test runs in its own mount namespace with a private /dev whose
 # /dev/log is a datagram socket read by this test, so it needs no syslog
 # daemon and never touches the machine's /dev.
-if [ -z "$HERMES_SYSLOG_NS" ]; then
-    HERMES_SYSLOG_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
-    exit 77	# unshare missing
-fi
+. "$(dirname "$0")/lib_ns.sh"
 . "$(dirname "$0")/lib.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 

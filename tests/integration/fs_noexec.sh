@@ -5,10 +5,7 @@
 # file system mounted below an ordinary backing directory is refused at the
 # exec's open. Runs in its own mount namespace, where it mounts noexec
 # tmpfs file systems.
-if [ -z "${HERMES_NOEXEC_NS:-}" ]; then
-    HERMES_NOEXEC_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
-    exit 77	# unshare missing
-fi
+. "$(dirname "$0")/lib_ns.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_mount.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"

@@ -3,22 +3,14 @@
 # (CAP_SYS_ADMIN): it does not ask the kernel for passthrough, serves
 # everything on the plain READ/WRITE path, and status says so. Runs in its own mount namespace where /dev/fuse is
 # a node ordinary users may open (the machine's may be root-only).
-if [ -z "$HERMES_PT_NS" ]; then
-    HERMES_PT_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
-    exit 77	# unshare missing
-fi
+. "$(dirname "$0")/lib_ns.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_mount.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip "no fusermount3"
 
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
-mknod -m 666 "$T/fuse" c 10 229 && mount --bind "$T/fuse" /dev/fuse ||
-    fail "cannot give this namespace an open /dev/fuse"
-chmod 755 "$T"
-# The build tree may sit where another user cannot reach (a 0700 clone).
-mkdir -p "$T/bin" && cp "$HERMESFS" "$FSCTL" "$T/bin/" || fail "copy the programs"
-HERMESFS=$T/bin/$(basename "$HERMESFS") FSCTL=$T/bin/$(basename "$FSCTL")
+fuse_for_users
 B=$T/backing M=$T/mnt ST=$T/state
 mkdir -p "$B" "$M" "$ST"
 head -c 4M /dev/urandom > "$B/src"

@@ -8,10 +8,7 @@
 # meet on the backing directory must happen through the mount. Runs in its own
 # mount namespace where /dev/fuse is a node ordinary users may open (the
 # machine's may be root-only).
-if [ -z "${HERMES_PERM_NS:-}" ]; then
-    HERMES_PERM_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
-    exit 77	# unshare missing
-fi
+. "$(dirname "$0")/lib_ns.sh"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_mount.sh"
 [ -e /dev/fuse ] || skip "no /dev/fuse"
@@ -24,12 +21,7 @@ NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 # This caller has a group the daemon lacks: the kernel lets it chgrp to that
 # group, the backing file system refuses the daemon.
 GROUPED="setpriv --reuid=65534 --regid=65534 --groups=4343"
-mknod -m 666 "$T/fuse" c 10 229 && mount --bind "$T/fuse" /dev/fuse ||
-    fail "cannot give this namespace an open /dev/fuse"
-chmod 755 "$T"
-# The build tree may sit where another user cannot reach (a 0700 clone).
-mkdir -p "$T/bin" && cp "$HERMESFS" "$T/bin/" || fail "copy the program"
-HERMESFS=$T/bin/$(basename "$HERMESFS")
+fuse_for_users
 B=$T/backing M=$T/mnt ST=$T/state
 mkdir -p "$B/closed" "$B/rootdir" "$B/work" "$B/listonly" "$M" "$ST"
 echo l > "$B/listonly/name"

@@ -7,6 +7,9 @@
 #   unmount_hermesfs MNT     fusermount3 -u and wait for the daemon; returns
 #                            its exit status
 #   kill9_hermesfs MNT       kill -9 the daemon and detach the dead mount
+#   fuse_for_users           (in a lib_ns.sh namespace) let ordinary users
+#                            open /dev/fuse and reach $T, and point HERMESFS
+#                            and FSCTL at copies in $T/bin
 #   state_db                 path of the store of $MOUNT_STATE
 #   journal [SINCE|--head|--clean]   print the store's journal (tool_fsjournal)
 MOUNT_STATE=${MOUNT_STATE:-$T/state}
@@ -55,6 +58,15 @@ kill9_hermesfs() {
     fusermount3 -u -z "$1" 2>/dev/null
     MOUNT_PID=
     return 0
+}
+
+fuse_for_users() {
+    mknod -m 666 "$T/fuse" c 10 229 && mount --bind "$T/fuse" /dev/fuse ||
+        fail "cannot give this namespace an open /dev/fuse"
+    chmod 755 "$T"
+    # The build tree may sit where another user cannot reach (a 0700 clone).
+    mkdir -p "$T/bin" && cp "$HERMESFS" "$FSCTL" "$T/bin/" || fail "copy the programs"
+    HERMESFS=$T/bin/$(basename "$HERMESFS") FSCTL=$T/bin/$(basename "$FSCTL")
 }
 
 state_db() { echo "$MOUNT_STATE/store.db"; }
