@@ -167,12 +167,8 @@ char *fs_fd_relpath(struct fs *fs, int fd)
 
 	if (fd == fs->root_fd)
 		return strdup("");
-	if (fs->proc_fd >= 0) {
-		snprintf(proc, sizeof(proc), "%d", fd);
-		n = readlinkat(fs->proc_fd, proc, buf, sizeof(buf) - 1);
-	} else {
-		n = readlink(fs_proc_path(proc, fd), buf, sizeof(buf) - 1);
-	}
+	snprintf(proc, sizeof(proc), "%d", fd);
+	n = readlinkat(fs->proc_fd, proc, buf, sizeof(buf) - 1);
 	if (n <= 0 || (size_t)n >= sizeof(buf) - 1)
 		return NULL;
 	buf[n] = '\0';
@@ -273,6 +269,18 @@ void fs_settle_open(struct fs *fs)
 	pthread_mutex_lock(&fs->settle_lock);
 	fs_pt_watch_settle(fs);
 	pthread_mutex_unlock(&fs->settle_lock);
+}
+
+void fs_mode_kill(struct fs *fs, int fd, mode_t mode, mode_t kill)
+{
+	char proc[64], *path;
+	mode_t left = mode & 07777 & ~kill;
+
+	if (!kill || chmod(fs_proc_path(proc, fd), left) < 0)
+		return;
+	path = fs_fd_relpath(fs, fd);
+	fs_journal(fs, STORE_OP_CHMOD, path, NULL, left);
+	free(path);
 }
 
 /* umask is per fs_struct, which threads share: each request thread takes

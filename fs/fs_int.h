@@ -81,7 +81,7 @@ struct fs_inode {
 
 struct fs {
 	int root_fd;			/* backing directory */
-	int proc_fd;			/* /proc/self/fd, or -1 */
+	int proc_fd;			/* /proc/self/fd */
 	char *root_path;		/* its path, to relativize /proc/self/fd links */
 	size_t root_len;
 	struct fs_inode root;
@@ -170,6 +170,10 @@ void fs_fh_drain(struct fs *fs);
 /* When running as root: give a node just created (name in parent, or fd)
  * to the calling uid/gid (gid left alone under a setgid parent). */
 void fs_own(struct fs *fs, fuse_req_t req, int parent_fd, const char *name, int fd);
+/* Clear the bits kill of a file whose mode is mode (fd: O_PATH or open) and
+ * journal the chmod: what the kernel would have done for a caller without
+ * CAP_FSETID, which the root daemon's own calls do not do. */
+void fs_mode_kill(struct fs *fs, int fd, mode_t mode, mode_t kill);
 /*
  * Around a create, mkdir or mknod: the kernel leaves the caller's umask to
  * us (DONT_MASK), and the backing file system must apply it only where the

@@ -310,17 +310,13 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
  * root daemon is exempt (and the kernel leaves it to us with POSIX_ACL). */
 static void acl_kill_sgid(struct fs *fs, fuse_req_t req, struct fs_inode *in)
 {
-	char proc[64], *path;
 	struct stat st;
 
 	if (!fs->as_root || fuse_req_ctx(req)->uid == 0 ||
 	    fstatat(in->fd, "", &st, AT_EMPTY_PATH) < 0 ||
-	    !(st.st_mode & S_ISGID) || caller_in_group(req, st.st_gid) ||
-	    chmod(fs_proc_path(proc, in->fd), st.st_mode & 07777 & ~S_ISGID) < 0)
+	    !(st.st_mode & S_ISGID) || caller_in_group(req, st.st_gid))
 		return;
-	path = fs_fd_relpath(fs, in->fd);
-	fs_journal(fs, STORE_OP_CHMOD, path, NULL, st.st_mode & 07777 & ~S_ISGID);
-	free(path);
+	fs_mode_kill(fs, in->fd, st.st_mode, S_ISGID);
 }
 
 /* xattr syscalls have no *at() form: go through /proc/self/fd, which

@@ -155,12 +155,7 @@ static void trunc_kill_suid(struct fs *fs, fuse_req_t req, int fd)
 		kill |= S_ISUID;
 	if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
 		kill |= S_ISGID;
-	if (kill && fchmod(fd, st.st_mode & 07777 & ~kill) == 0) {
-		char *path = fs_fd_relpath(fs, fd);
-
-		fs_journal(fs, STORE_OP_CHMOD, path, NULL, st.st_mode & 07777 & ~kill);
-		free(path);
-	}
+	fs_mode_kill(fs, fd, st.st_mode, kill);
 }
 
 /* The kernel marks an exec's open with __FMODE_EXEC in the open flags. */
@@ -462,20 +457,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			n = fuse_add_direntry(req, p, rem, d->entry->d_name, &st,
 					      d->entry->d_off);
 		} else {
-			if (is_dot(d->entry->d_name)) {
-				e.attr.st_ino = d->entry->d_ino;
-				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
-			} else if ((err = -fs_do_lookup(fs, ino, d->entry->d_name, &e)) != 0) {
-				if (err == ENOENT) {	/* gone meanwhile */
-					err = 0;
-					d->offset = d->entry->d_off;
-					d->entry = NULL;
-					continue;
-				}
-				if (err != EACCES)
-					break;
-				/* A directory readable but not searchable: list
-				 * the name alone, as getdents does natively. */
+			if (!is_dot(d->entry->d_name))
+				err = -fs_do_lookup(fs, ino, d->entry->d_name, &e);
+			if (err == ENOENT) {	/* gone meanwhile */
+				err = 0;
+				d->offset = d->entry->d_off;
+				d->entry = NULL;
+				continue;
+			}
+			if (err && err != EACCES)
+				break;
+			if (e.ino == 0) {
+				/* "." and "..", or a name in a directory readable
+				 * but not searchable: the name alone, as getdents
+				 * gives it. */
 				err = 0;
 				e.attr.st_ino = d->entry->d_ino;
 				e.attr.st_mode = (mode_t)d->entry->d_type << 12;

@@ -173,13 +173,18 @@ int fs_new(const struct fs_config *cfg, struct fs **out)
 	if (!fs)
 		return -ENOMEM;
 	fs->root_fd = -1;
-	/* Each journaled change reads its path from /proc/self/fd/N: looked
-	 * up from this directory, that is one component, not four. */
-	fs->proc_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fs->proc_fd = -1;
 	fs->store = cfg->store;
 	fs->as_root = geteuid() == 0;
 	fs->writeback = cfg->writeback_cache;
 	fs->no_passthrough = cfg->no_passthrough;
+	/* Each journaled change reads its path from /proc/self/fd/N: looked
+	 * up from this directory, that is one component, not four. */
+	fs->proc_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->proc_fd < 0) {
+		r = -errno;
+		goto out;
+	}
 	if (!(fs->mountpoint = strdup(cfg->mountpoint)) ||
 	    (r = fs_itab_init(fs)) < 0 || (r = root_init(fs, cfg->backing)) < 0 ||
 	    (r = build_args(cfg, fs->as_root, fs->root_fd, &args)) < 0)
